@@ -1,0 +1,140 @@
+"""Sales CSV Processor: the desktop window (default), the headless server, a command-line upload."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from salesapi.client import DEFAULT_CHUNK_SIZE
+
+DEFAULT_PORT = 50051
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value.replace("_", ""))
+    except ValueError:
+        raise SystemExit(f"{name} must be a whole number, not \"{value}\".") from None
+
+
+def _server_config(args: argparse.Namespace):
+    from server.app import ServerConfig
+    from server.jobs import Limits
+
+    return ServerConfig(
+        storage_dir=Path(args.storage_dir),
+        output_dir=Path(args.output_dir) if args.output_dir else None,
+        limits=Limits(max_upload_bytes=args.max_upload_bytes,
+                      max_departments=args.max_departments,
+                      max_concurrent_uploads=args.max_concurrent_uploads),
+    )
+
+
+def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage-dir", default=os.environ.get("STORAGE_DIR", "storage"),
+                        help="job history and output folder (env STORAGE_DIR; default storage)")
+    parser.add_argument("--output-dir", default=os.environ.get("OUTPUT_DIR") or None,
+                        help="where output CSVs go (env OUTPUT_DIR; default STORAGE_DIR/processed)")
+    parser.add_argument("--max-upload-bytes", type=int,
+                        default=_env_int("MAX_UPLOAD_BYTES", 10 * 1024**3),
+                        help="largest accepted file (env MAX_UPLOAD_BYTES; default 10 GiB)")
+    parser.add_argument("--max-departments", type=int,
+                        default=_env_int("MAX_DEPARTMENTS", 5_000_000),
+                        help="most distinct departments per file (env MAX_DEPARTMENTS)")
+    parser.add_argument("--max-concurrent-uploads", type=int,
+                        default=_env_int("MAX_CONCURRENT_UPLOADS", 8),
+                        help="uploads served at once (env MAX_CONCURRENT_UPLOADS; default 8)")
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Runs the headless server."""
+    from server.job_store import StoreError
+    from server.serve import serve
+
+    try:
+        return serve(args.host, args.port, _server_config(args))
+    except (StoreError, RuntimeError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def run_upload(args: argparse.Namespace) -> int:
+    """Uploads one file to a running server and prints the totals."""
+    from salesapi.upload_command import upload
+
+    return upload(Path(args.file), args.server, args.chunk_size,
+                  None if args.all else args.max_rows)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Opens the desktop window."""
+    try:
+        from desktop_app.app import run_window
+    except ImportError:
+        print("The desktop window is not built yet. Run the server with `python main.py serve` "
+              "and upload with `python main.py upload FILE`.", file=sys.stderr)
+        return 2
+    return run_window(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: gui (default), serve, upload."""
+    parser = argparse.ArgumentParser(prog="main.py", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING or ERROR (env LOG_LEVEL)")
+    parser.set_defaults(func=run_gui, file=None, server=None)
+    commands = parser.add_subparsers(title="commands", metavar="{gui,serve,upload}")
+
+    gui = commands.add_parser("gui", help="open the desktop window (the default)")
+    gui.add_argument("file", nargs="?", help="a CSV file to select at start")
+    gui.add_argument("--server", help="use a running server at HOST:PORT instead of starting one")
+    _add_storage_flags(gui)
+    gui.set_defaults(func=run_gui)
+
+    serve = commands.add_parser("serve", help="run the gRPC server without a window")
+    serve.add_argument("--host", default=os.environ.get("GRPC_HOST", "127.0.0.1"),
+                       help="address to bind (env GRPC_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=_env_int("GRPC_PORT", DEFAULT_PORT),
+                       help=f"port to bind, 0 for any free one (env GRPC_PORT; default {DEFAULT_PORT})")
+    _add_storage_flags(serve)
+    serve.set_defaults(func=run_serve)
+
+    upload = commands.add_parser("upload", help="upload a CSV to a running server")
+    upload.add_argument("file", help="the CSV file")
+    upload.add_argument("--server", default=f"127.0.0.1:{DEFAULT_PORT}",
+                        help=f"HOST:PORT of the server (default 127.0.0.1:{DEFAULT_PORT})")
+    upload.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+                        help=f"bytes per message (default {DEFAULT_CHUNK_SIZE})")
+    upload.add_argument("--max-rows", type=int, default=100,
+                        help="departments to print (default 100; the file has all)")
+    upload.add_argument("--all", action="store_true", help="print every department")
+    upload.set_defaults(func=run_upload)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parses the command line and runs the chosen command."""
+    argv = sys.argv[1:] if argv is None else argv
+    # `python main.py FILE` opens the window with FILE selected.
+    if argv and not argv[0].startswith("-") and argv[0] not in ("gui", "serve", "upload"):
+        argv = ["gui", *argv]
+    elif argv and argv[0].startswith("-") and "--help" not in argv and "-h" not in argv \
+            and not any(a in ("serve", "upload", "gui") for a in argv):
+        argv = ["gui", *argv]
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "chunk_size", 1) <= 0:
+        print("--chunk-size must be a positive number of bytes.", file=sys.stderr)
+        return 2
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

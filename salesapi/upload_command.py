@@ -1,0 +1,100 @@
+"""`python main.py upload FILE`: streams a file to a server and prints the totals."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import grpc
+
+from salesapi import sales_pb2, sales_pb2_grpc
+from salesapi.client import describe_rpc_error, file_chunks, open_channel
+
+_STATE_NAMES = {
+    sales_pb2.JOB_STATE_RUNNING: "running",
+    sales_pb2.JOB_STATE_COMPLETED: "completed",
+    sales_pb2.JOB_STATE_FAILED: "failed",
+    sales_pb2.JOB_STATE_CANCELLED: "cancelled",
+}
+
+
+def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
+           out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Uploads path and prints the outcome; returns the process exit code."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        print(f"Cannot read {path}: {exc.strerror or exc}.", file=err)
+        return 2
+    if path.is_dir():
+        print(f"{path} is a folder, not a CSV file.", file=err)
+        return 2
+    progress = _Progress(size, err) if err.isatty() else None
+    started = time.monotonic()
+    with open_channel(address) as channel:
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        try:
+            job = stub.UploadCSV(file_chunks(path, chunk_size, progress and progress.update),
+                                 wait_for_ready=False)
+        except grpc.RpcError as error:
+            if progress:
+                progress.clear()
+            print(describe_rpc_error(error, address), file=err)
+            return 1
+    if progress:
+        progress.clear()
+    _print_job(job, time.monotonic() - started, max_rows, out)
+    return 0
+
+
+def _print_job(job: sales_pb2.Job, seconds: float, max_rows: int | None, out: TextIO) -> None:
+    rows = [(d.department, f"{d.total_sales:,}") for d in job.departments]
+    shown = rows if max_rows is None else rows[:max_rows]
+    name_width = max([len("Department Name")] + [len(name) for name, _ in shown])
+    total_width = max([len("Total Number of Sales")] + [len(total) for _, total in shown])
+    print(f"{'Department Name':<{name_width}}  {'Total Number of Sales':>{total_width}}", file=out)
+    for name, total in shown:
+        print(f"{name:<{name_width}}  {total:>{total_width}}", file=out)
+    if len(rows) > len(shown):
+        print(f"... and {len(rows) - len(shown):,} more departments in the output file "
+              "(--all prints every one).", file=out)
+    print(file=out)
+    print(f"{_count(len(rows), 'department')}, {_count(job.rows_processed, 'row')} summed, "
+          f"{_count(job.rows_rejected, 'row')} rejected, {job.bytes_received:,} bytes in "
+          f"{seconds:.2f} s.", file=out)
+    if job.rows_rejected:
+        print(f"Rejected rows (first {len(job.rejected_samples)}):", file=out)
+        for sample in job.rejected_samples[:10]:
+            print(f"  line {sample.line}: {sample.reason}", file=out)
+        if len(job.rejected_samples) > 10:
+            print(f"  ... all of them are listed in {job.rejected_path}", file=out)
+        print(f"Rejected rows file: {job.rejected_path}", file=out)
+    print(f"Output file: {job.output_path}", file=out)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
+class _Progress:
+    """A one-line progress display on a terminal."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self._total = total
+        self._stream = stream
+        self._shown = -1
+
+    def update(self, sent: int) -> None:
+        percent = 100 if self._total == 0 else sent * 100 // self._total
+        if percent != self._shown:
+            self._shown = percent
+            self._stream.write(f"\rUploading... {percent:3d}% ({sent:,} of {self._total:,} bytes)")
+            self._stream.flush()
+
+    def clear(self) -> None:
+        self._stream.write("\r\033[K")
+        self._stream.flush()

@@ -1,0 +1,115 @@
+"""Builds the gRPC server that both `serve` and the desktop window run."""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from salesapi import sales_pb2, sales_pb2_grpc
+from server.job_store import JobStore
+from server.jobs import JobManager, Limits
+from server.servicer import SalesServicer
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = sales_pb2.DESCRIPTOR.services_by_name["SalesService"].full_name
+# Chunks may be up to this size; replies carry every department, so they are unbounded.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+# Upload slots plus room for status and history calls while every slot is busy.
+_SPARE_WORKERS = 8
+_DRAIN_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where a server keeps its files and what it accepts."""
+
+    storage_dir: Path = Path("storage")
+    output_dir: Path | None = None  # default: storage_dir / "processed"
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def resolved_output_dir(self) -> Path:
+        """The absolute output folder."""
+        return (self.output_dir or self.storage_dir / "processed").resolve()
+
+
+class SalesServer:
+    """A started or startable gRPC server with its job history; stop() releases both."""
+
+    def __init__(self, grpc_server: grpc.Server, servicer: SalesServicer, jobs: JobManager,
+                 health_servicer: health.HealthServicer) -> None:
+        self._server = grpc_server
+        self._servicer = servicer
+        self._health = health_servicer
+        self.jobs = jobs
+        self._stopped = False
+
+    def start(self) -> None:
+        """Serves on the server's own thread pool; does not block."""
+        self._server.start()
+
+    def wait_for_termination(self, timeout: float | None = None) -> bool:
+        """Blocks until the server stops."""
+        return self._server.wait_for_termination(timeout)
+
+    def stop(self, grace: float | None = 5.0) -> None:
+        """Reports NOT_SERVING, lets running calls finish for `grace` seconds, then ends them,
+        waits for their jobs to be recorded and closes the history."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._health.enter_graceful_shutdown()
+        self._servicer.stopping = True
+        self._server.stop(grace).wait()
+        if not self.jobs.wait_idle(_DRAIN_SECONDS):
+            log.warning("some uploads were still ending after %.0f s", _DRAIN_SECONDS)
+        self.jobs.store.close()
+
+
+def create_server(address: str, config: ServerConfig | None = None) -> tuple[SalesServer, int]:
+    """Builds a server bound to address ("127.0.0.1:0" picks a free port); returns it and the
+    port. Raises StoreError if the history cannot be opened, RuntimeError if the address
+    cannot be bound."""
+    config = config or ServerConfig()
+    store = JobStore(config.storage_dir)
+    try:
+        jobs = JobManager(store, config.resolved_output_dir, config.limits)
+        servicer = SalesServicer(jobs)
+        grpc_server = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=config.limits.max_concurrent_uploads + _SPARE_WORKERS,
+                thread_name_prefix="grpc-worker"),
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        sales_pb2_grpc.add_SalesServiceServicer_to_server(servicer, grpc_server)
+        health_servicer = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
+        for name in ("", SERVICE_NAME):
+            health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server)
+        try:
+            port = grpc_server.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+        if port == 0:
+            raise RuntimeError(f"Cannot listen on {address}: the address is in use or not "
+                               "available on this machine.")
+    except BaseException:
+        store.close()
+        raise
+    log.info("server for %s on %s (port %s), storage %s, output %s", SERVICE_NAME, address, port,
+             config.storage_dir, config.resolved_output_dir)
+    return SalesServer(grpc_server, servicer, jobs, health_servicer), port

@@ -1,0 +1,195 @@
+"""Job history in an SQLite file under STORAGE_DIR: survives restarts, one server at a time."""
+
+from __future__ import annotations
+
+import enum
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DATABASE_NAME = "jobs.sqlite3"
+LOCK_NAME = "server.lock"
+INTERRUPTED_MESSAGE = "The upload was interrupted by a server restart; please upload the file again."
+_SCHEMA_VERSION = 1
+
+
+class JobState(enum.IntEnum):
+    """Mirrors sales.JobState; the numbers are the same."""
+
+    RUNNING = 1
+    COMPLETED = 2
+    FAILED = 3
+    CANCELLED = 4
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job as the history keeps it."""
+
+    job_id: str
+    state: JobState
+    created_at: float
+    filename: str = ""
+    output_path: str = ""
+    rejected_path: str = ""
+    finished_at: float | None = None
+    rows_processed: int = 0
+    rows_rejected: int = 0
+    bytes_received: int = 0
+    error: str = ""
+    department_count: int = 0
+    encoding: str = ""
+    delimiter: str = ""
+    departments: list[tuple[str, int]] = field(default_factory=list)
+    rejected_samples: list[tuple[int, str]] = field(default_factory=list)
+
+    def summary(self) -> "JobRecord":
+        """The record without its departments and samples (what ListJobs shows)."""
+        return replace(self, departments=[], rejected_samples=[])
+
+
+class StoreError(Exception):
+    """The job history cannot be opened; the message is a plain sentence."""
+
+
+_COLUMNS = ("job_id", "state", "created_at", "filename", "output_path", "rejected_path",
+            "finished_at", "rows_processed", "rows_rejected", "bytes_received", "error",
+            "department_count", "encoding", "delimiter")
+_SUMMARY_SELECT = ", ".join(_COLUMNS)
+
+
+class JobStore:
+    """Reads and writes job records; safe to share between the server's threads."""
+
+    def __init__(self, storage_dir: Path) -> None:
+        """Opens (or creates) the history; raises StoreError with a plain sentence if it cannot."""
+        storage_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(storage_dir / LOCK_NAME, "a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_file.close()
+            raise StoreError(f"Another server is already using the storage folder {storage_dir}. "
+                             "Stop it, or choose another folder with STORAGE_DIR.") from None
+        self.path = storage_dir / DATABASE_NAME
+        self._mutex = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._create_schema()
+            self._db.execute("SELECT count(*) FROM jobs").fetchone()
+        except sqlite3.DatabaseError as exc:
+            self._lock_file.close()
+            raise StoreError(f"The job history {self.path} cannot be opened ({exc}). It was left "
+                             "as it is; move it away to start a new history.") from None
+
+    def _create_schema(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version == _SCHEMA_VERSION:
+            return
+        if version != 0:
+            raise sqlite3.DatabaseError(f"unknown schema version {version}")
+        self._db.executescript(f"""
+            BEGIN;
+            CREATE TABLE jobs (
+                job_id TEXT PRIMARY KEY,
+                state INTEGER NOT NULL,
+                created_at REAL NOT NULL,
+                filename TEXT NOT NULL DEFAULT '',
+                output_path TEXT NOT NULL DEFAULT '',
+                rejected_path TEXT NOT NULL DEFAULT '',
+                finished_at REAL,
+                rows_processed INTEGER NOT NULL DEFAULT 0,
+                rows_rejected INTEGER NOT NULL DEFAULT 0,
+                bytes_received INTEGER NOT NULL DEFAULT 0,
+                error TEXT NOT NULL DEFAULT '',
+                department_count INTEGER NOT NULL DEFAULT 0,
+                encoding TEXT NOT NULL DEFAULT '',
+                delimiter TEXT NOT NULL DEFAULT '',
+                departments TEXT NOT NULL DEFAULT '[]',
+                rejected_samples TEXT NOT NULL DEFAULT '[]'
+            );
+            CREATE INDEX jobs_by_time ON jobs (created_at);
+            PRAGMA user_version = {_SCHEMA_VERSION};
+            COMMIT;
+        """)
+
+    def close(self) -> None:
+        """Closes the database and lets another server use the folder."""
+        with self._mutex:
+            self._db.close()
+            self._lock_file.close()
+
+    def mark_interrupted(self, finished_at: float) -> list[JobRecord]:
+        """Turns jobs left RUNNING by a crash into FAILED ones; returns them as they were."""
+        with self._mutex:
+            rows = self._db.execute(
+                f"SELECT {_SUMMARY_SELECT} FROM jobs WHERE state = ?", (JobState.RUNNING,)
+            ).fetchall()
+            self._db.execute(
+                "UPDATE jobs SET state = ?, error = ?, finished_at = ?, output_path = '', "
+                "rejected_path = '' WHERE state = ?",
+                (JobState.FAILED, INTERRUPTED_MESSAGE, finished_at, JobState.RUNNING))
+        return [_record(row) for row in rows]
+
+    def add(self, record: JobRecord) -> None:
+        """Records a new job."""
+        with self._mutex:
+            self._db.execute(
+                "INSERT INTO jobs (job_id, state, created_at, filename) VALUES (?, ?, ?, ?)",
+                (record.job_id, record.state, record.created_at, record.filename))
+
+    def set_filename(self, job_id: str, filename: str) -> None:
+        """Records the user's file name once the first chunk names it."""
+        with self._mutex:
+            self._db.execute("UPDATE jobs SET filename = ? WHERE job_id = ?", (filename, job_id))
+
+    def save(self, record: JobRecord) -> None:
+        """Stores the final state of a job."""
+        values = [getattr(record, name) for name in _COLUMNS]
+        with self._mutex:
+            self._db.execute(
+                f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in _COLUMNS[1:])}, "
+                "departments = ?, rejected_samples = ? WHERE job_id = ?",
+                (*values[1:], json.dumps(record.departments, ensure_ascii=False),
+                 json.dumps(record.rejected_samples, ensure_ascii=False), record.job_id))
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """One job with its departments and samples, or None."""
+        with self._mutex:
+            row = self._db.execute(
+                f"SELECT {_SUMMARY_SELECT}, departments, rejected_samples FROM jobs "
+                "WHERE job_id = ?", (job_id,)).fetchone()
+        if row is None:
+            return None
+        departments = [tuple(item) for item in json.loads(row[-2])]
+        samples = [tuple(item) for item in json.loads(row[-1])]
+        return replace(_record(row[:-2]), departments=departments, rejected_samples=samples)
+
+    def list(self, limit: int) -> list[JobRecord]:
+        """The newest jobs first, without departments and samples."""
+        with self._mutex:
+            rows = self._db.execute(
+                f"SELECT {_SUMMARY_SELECT} FROM jobs ORDER BY created_at DESC, rowid DESC "
+                "LIMIT ?", (limit,)).fetchall()
+        return [_record(row) for row in rows]
+
+
+def _record(row: tuple) -> JobRecord:
+    values = dict(zip(_COLUMNS, row))
+    values["state"] = JobState(values["state"])
+    return JobRecord(**values)
+
+
+def remove_quietly(*paths: Path | str) -> None:
+    """Deletes files that may or may not exist."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass

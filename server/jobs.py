@@ -1,0 +1,204 @@
+"""Runs uploads as jobs: limits, aggregation, output files and the history, without gRPC."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from server.aggregator import Aggregator, LimitExceeded
+from server.job_store import JobRecord, JobState, JobStore, remove_quietly
+from server.output_files import publish_rejected, temporary_path, write_totals
+
+log = logging.getLogger(__name__)
+
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+DEFAULT_LIST_LIMIT = 100
+MAX_LIST_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server accepts."""
+
+    max_upload_bytes: int = 10 * 1024**3
+    max_departments: int = 5_000_000
+    max_concurrent_uploads: int = 8
+
+
+def is_job_id(text: str) -> bool:
+    """True for a string shaped like a job id (uuid4 hex)."""
+    return _JOB_ID.fullmatch(text) is not None
+
+
+def _size(count: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:,} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError
+
+
+class UploadJob:
+    """One upload in progress: feed it chunks, then complete, fail or cancel it once."""
+
+    def __init__(self, manager: "JobManager", record: JobRecord) -> None:
+        self._manager = manager
+        self.record = record
+        self.output_path = manager.output_dir / f"{record.job_id}.csv"
+        self.rejected_path = manager.output_dir / f"{record.job_id}.rejected.csv"
+        self._raw_rejected_path = manager.output_dir / f".{record.job_id}.rejected.raw.tmp"
+        self._raw_rejected = open(self._raw_rejected_path, "wb")
+        self._aggregator = Aggregator(max_departments=manager.limits.max_departments,
+                                      rejected_out=self._raw_rejected)
+        self.bytes_received = 0
+        self._ended = False
+
+    @property
+    def job_id(self) -> str:
+        return self.record.job_id
+
+    def set_filename(self, filename: str) -> None:
+        """Keeps the user's file name (display only) the first time a chunk carries one."""
+        if filename and not self.record.filename:
+            self.record = replace(self.record, filename=filename)
+            self._manager.store.set_filename(self.job_id, filename)
+
+    def feed(self, data: bytes) -> None:
+        """Aggregates the next bytes; raises LimitExceeded past the size limit."""
+        self.bytes_received += len(data)
+        limit = self._manager.limits.max_upload_bytes
+        if self.bytes_received > limit:
+            raise LimitExceeded(f"The file is larger than {_size(limit)}, the largest this "
+                                "server accepts.")
+        self._aggregator.feed(data)
+
+    def snapshot(self) -> JobRecord:
+        """The job as it stands while running."""
+        return replace(self.record, bytes_received=self.bytes_received,
+                       rows_processed=self._aggregator.rows_processed,
+                       rows_rejected=self._aggregator.rows_rejected,
+                       department_count=self._aggregator.department_count)
+
+    def complete(self, is_cancelled: Callable[[], bool]) -> JobRecord:
+        """Finishes aggregation and publishes the files; raises InputError or LimitExceeded.
+
+        If is_cancelled() turns true before the job is recorded, the files are removed and the
+        job ends CANCELLED instead.
+        """
+        result = self._aggregator.finish()
+        self._raw_rejected.close()
+        write_totals(self.output_path, result.totals)
+        rejected_path = ""
+        if result.rows_rejected:
+            publish_rejected(self._raw_rejected_path, self.rejected_path, result.encoding)
+            rejected_path = str(self.rejected_path)
+        if is_cancelled():
+            return self.cancel()
+        return self._end(replace(
+            self.record,
+            state=JobState.COMPLETED,
+            output_path=str(self.output_path),
+            rejected_path=rejected_path,
+            rows_processed=result.rows_processed,
+            rows_rejected=result.rows_rejected,
+            department_count=len(result.totals),
+            encoding=result.encoding,
+            delimiter=result.delimiter,
+            departments=result.totals,
+            rejected_samples=[(s.line, s.reason) for s in result.rejected_samples],
+        ))
+
+    def fail(self, message: str) -> JobRecord:
+        """Ends the job FAILED with a plain message; leaves no files."""
+        self._remove_files()
+        return self._end(replace(self.snapshot(), state=JobState.FAILED, error=message))
+
+    def cancel(self, message: str = "The upload was cancelled.") -> JobRecord:
+        """Ends the job CANCELLED; leaves no files."""
+        self._remove_files()
+        return self._end(replace(self.snapshot(), state=JobState.CANCELLED, error=message))
+
+    def _remove_files(self) -> None:
+        self._raw_rejected.close()
+        self._manager.remove_job_files(self.job_id)
+
+    def _end(self, record: JobRecord) -> JobRecord:
+        if self._ended:
+            raise RuntimeError(f"job {self.job_id} ended twice")
+        self._ended = True
+        record = replace(record, bytes_received=self.bytes_received, finished_at=time.time())
+        self.record = record
+        self._manager.store.save(record)
+        self._manager.forget(self)
+        return record
+
+
+class JobManager:
+    """Starts uploads within the limits and answers questions about jobs."""
+
+    def __init__(self, store: JobStore, output_dir: Path, limits: Limits) -> None:
+        self.store = store
+        self.output_dir = output_dir
+        self.limits = limits
+        self._running: dict[str, UploadJob] = {}
+        self._mutex = threading.Lock()
+        self._idle = threading.Condition(self._mutex)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for record in store.mark_interrupted(time.time()):
+            log.warning("job %s was interrupted by a restart; marked FAILED", record.job_id)
+            self.remove_job_files(record.job_id)
+
+    def start_upload(self) -> UploadJob:
+        """Starts a job; raises LimitExceeded when the server is at its upload limit."""
+        with self._mutex:
+            if len(self._running) >= self.limits.max_concurrent_uploads:
+                raise LimitExceeded(
+                    f"The server is already processing {self.limits.max_concurrent_uploads} "
+                    "uploads, the most it runs at once. Try again in a moment.")
+            record = JobRecord(job_id=uuid.uuid4().hex, state=JobState.RUNNING,
+                               created_at=time.time())
+            self.store.add(record)
+            job = UploadJob(self, record)
+            self._running[job.job_id] = job
+        return job
+
+    def forget(self, job: UploadJob) -> None:
+        """Called by a job that has ended."""
+        with self._mutex:
+            self._running.pop(job.job_id, None)
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Waits until no upload is running; False on timeout."""
+        with self._mutex:
+            return self._idle.wait_for(lambda: not self._running, timeout)
+
+    def get(self, job_id: str) -> JobRecord | None:
+        """A job with its departments, live figures while running; None if unknown."""
+        with self._mutex:
+            job = self._running.get(job_id)
+        if job is not None:
+            return job.snapshot()
+        return self.store.get(job_id)
+
+    def list(self, limit: int = 0) -> list[JobRecord]:
+        """Newest jobs first, without departments and samples."""
+        limit = DEFAULT_LIST_LIMIT if limit <= 0 else min(limit, MAX_LIST_LIMIT)
+        records = self.store.list(limit)
+        with self._mutex:
+            running = dict(self._running)
+        return [running[r.job_id].snapshot().summary() if r.job_id in running else r
+                for r in records]
+
+    def remove_job_files(self, job_id: str) -> None:
+        """Removes every file a job may have written, whole or partial."""
+        for name in (f"{job_id}.csv", f"{job_id}.rejected.csv"):
+            final = self.output_dir / name
+            remove_quietly(final, temporary_path(final))
+        remove_quietly(self.output_dir / f".{job_id}.rejected.raw.tmp")

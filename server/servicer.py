@@ -1,0 +1,104 @@
+"""SalesService over gRPC: maps requests onto the job manager and errors onto status codes."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+
+from salesapi import sales_pb2, sales_pb2_grpc
+from server.aggregator import InputError, LimitExceeded
+from server.job_store import JobRecord
+from server.jobs import JobManager, is_job_id
+
+log = logging.getLogger(__name__)
+
+SERVER_STOPPING_MESSAGE = "The server was stopped during the upload; please upload the file again."
+
+
+def job_message(record: JobRecord) -> sales_pb2.Job:
+    """The API's Job for a job record."""
+    job = sales_pb2.Job(
+        job_id=record.job_id,
+        state=int(record.state),
+        filename=record.filename,
+        output_path=record.output_path,
+        departments=[sales_pb2.DepartmentTotal(department=name, total_sales=total)
+                     for name, total in record.departments],
+        rows_processed=record.rows_processed,
+        rows_rejected=record.rows_rejected,
+        rejected_samples=[sales_pb2.RejectedRow(line=line, reason=reason)
+                          for line, reason in record.rejected_samples],
+        error=record.error,
+        bytes_received=record.bytes_received,
+        rejected_path=record.rejected_path,
+        department_count=record.department_count,
+        encoding=record.encoding,
+        delimiter=record.delimiter,
+    )
+    job.created_at.FromNanoseconds(int(record.created_at * 1e9))
+    if record.finished_at is not None:
+        job.finished_at.FromNanoseconds(int(record.finished_at * 1e9))
+    return job
+
+
+class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
+    """Thin: every decision about files and jobs is the job manager's."""
+
+    def __init__(self, jobs: JobManager) -> None:
+        self._jobs = jobs
+        self.stopping = False
+
+    def UploadCSV(self, request_iterator, context):
+        try:
+            job = self._jobs.start_upload()
+        except LimitExceeded as exc:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        context.send_initial_metadata((("job-id", job.job_id),))
+        log.info("job %s started", job.job_id)
+        code = message = None
+        try:
+            for chunk in request_iterator:
+                job.set_filename(chunk.filename)
+                job.feed(chunk.data)
+            record = job.complete(is_cancelled=lambda: not context.is_active())
+        except grpc.RpcError:
+            # The request stream broke: the client cancelled or vanished, or the server is
+            # stopping. Nobody is left to read a reply.
+            if self.stopping:
+                record = job.fail(SERVER_STOPPING_MESSAGE)
+            else:
+                record = job.cancel()
+        except InputError as exc:
+            record, code, message = job.fail(str(exc)), grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+        except LimitExceeded as exc:
+            record, code, message = job.fail(str(exc)), grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
+        except OSError as exc:
+            log.exception("job %s: cannot write its files", job.job_id)
+            message = f"The server could not write the output file ({exc.strerror or exc})."
+            record, code = job.fail(message), grpc.StatusCode.INTERNAL
+        except Exception:
+            log.exception("job %s failed unexpectedly", job.job_id)
+            message = "The server hit an internal error while processing the file."
+            record, code = job.fail(message), grpc.StatusCode.INTERNAL
+        log.info("job %s ended %s: %s rows, %s rejected", job.job_id, record.state.name,
+                 record.rows_processed, record.rows_rejected)
+        if code is not None:
+            context.abort(code, message)
+        if not context.is_active():
+            context.abort(grpc.StatusCode.CANCELLED, record.error or "cancelled")
+        return job_message(record)
+
+    def GetJobStatus(self, request, context):
+        if not is_job_id(request.job_id):
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"\"{request.job_id[:64]}\" is not a job id; a job id is 32 "
+                          "hexadecimal characters.")
+        record = self._jobs.get(request.job_id)
+        if record is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {request.job_id}.")
+        return job_message(record)
+
+    def ListJobs(self, request, context):
+        return sales_pb2.ListJobsResponse(
+            jobs=[job_message(record) for record in self._jobs.list(request.limit)])
