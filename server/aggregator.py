@@ -440,6 +440,9 @@ class Aggregator:
                     "is a quote left open?")
         if "unexpected end of data" in message:
             return "A quoted field is never closed."
+        if "expected after" in message:
+            return ("A quoted field has text after its closing quote; expected the delimiter "
+                    "or the end of the line.")
         return f"The quoting is malformed ({message})."
 
     def _reject(self, line: int, reason: str, raw_lines: list[str]) -> None:

@@ -1,0 +1,87 @@
+"""`python main.py upload` against a running `python main.py serve`: output and exit codes."""
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def run_upload(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), "upload", *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def test_upload_prints_the_table_and_output_path(serve_process, tmp_path):
+    serve = serve_process()
+    csv = tmp_path / "sales.csv"
+    csv.write_bytes(b"Date,Department Name,Number of Sales\r\nd,Electronics,1200\r\n"
+                    b"d,Clothing,5\r\nd,Clothing,x\r\n")
+    done = run_upload(str(csv), "--server", serve.address, "--chunk-size", "7")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:3] == ["Department Name  Total Number of Sales",
+                         "Clothing                             5",
+                         "Electronics                      1,200"]
+    assert "2 departments, 2 rows summed, 1 row rejected" in done.stdout
+    assert '  line 4: Number of Sales "x" is not a whole number.' in lines
+    output = lines[-1].removeprefix("Output file: ")
+    assert open(output, encoding="utf-8").read() == (
+        "Department Name,Total Number of Sales\nClothing,5\nElectronics,1200\n")
+    assert done.stderr == ""
+
+
+def test_upload_limits_the_printed_rows(serve_process, tmp_path):
+    serve = serve_process()
+    csv = tmp_path / "many.csv"
+    csv.write_text("Department Name,Number of Sales\n" + "".join(f"D{i:03},1\n" for i in range(150)))
+    done = run_upload(str(csv), "--server", serve.address, "--max-rows", "5")
+    assert done.returncode == 0
+    assert "... and 145 more departments in the output file" in done.stdout
+    done = run_upload(str(csv), "--server", serve.address, "--all")
+    assert "D149" in done.stdout and "more departments" not in done.stdout
+
+
+def test_upload_failures_are_one_sentence_and_non_zero(serve_process, tmp_path):
+    serve = serve_process()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Date,Amount\n1,2\n")
+    done = run_upload(str(bad), "--server", serve.address)
+    assert done.returncode == 1
+    assert done.stderr == ('The header row (line 1) has no "Department Name" and '
+                           '"Number of Sales" columns. Columns found: "Date", "Amount".\n')
+    assert done.stdout == ""
+
+    done = run_upload(str(tmp_path / "missing.csv"), "--server", serve.address)
+    assert done.returncode == 2
+    assert done.stderr.startswith("Cannot read ") and "No such file or directory" in done.stderr
+
+    serve.stop()
+    good = tmp_path / "good.csv"
+    good.write_text("Department Name,Number of Sales\nA,1\n")
+    done = run_upload(str(good), "--server", serve.address)
+    assert done.returncode == 1
+    assert done.stderr == (f"Cannot reach the server at {serve.address}. Check that it is "
+                           "running and that the address is right.\n")
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_a_storage_folder_in_use(serve_process, tmp_path):
+    serve_process(tmp_path / "s")
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "serve", "--port", "0",
+                           "--storage-dir", str(tmp_path / "s")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "Another server is already using the storage folder" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_a_damaged_history(tmp_path):
+    storage = tmp_path / "damaged"
+    storage.mkdir()
+    (storage / "jobs.sqlite3").write_bytes(b"this is not a database" * 100)
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "serve", "--port", "0",
+                           "--storage-dir", str(storage)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "cannot be opened" in done.stderr and "Traceback" not in done.stderr
+    assert (storage / "jobs.sqlite3").read_bytes() == b"this is not a database" * 100
