@@ -74,30 +74,30 @@ def run_upload(args: argparse.Namespace) -> int:
 
 def run_gui(args: argparse.Namespace) -> int:
     """Opens the desktop window."""
-    try:
-        from desktop_app.app import run_window
-    except ImportError:
-        print("The desktop window is not built yet. Run the server with `python main.py serve` "
-              "and upload with `python main.py upload FILE`.", file=sys.stderr)
-        return 2
-    return run_window(args)
+    # Imported here so that `serve` and `upload` never load Qt.
+    from desktop_app.app import run_window
+
+    return run_window(args, _server_config(args))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: gui (default), serve, upload."""
-    parser = argparse.ArgumentParser(prog="main.py", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"),
-                        help="DEBUG, INFO, WARNING or ERROR (env LOG_LEVEL)")
-    parser.set_defaults(func=run_gui, file=None, server=None)
-    commands = parser.add_subparsers(title="commands", metavar="{gui,serve,upload}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING or ERROR (env LOG_LEVEL; default INFO)")
+    parser = argparse.ArgumentParser(
+        prog="main.py", description=__doc__,
+        epilog="With no command, or with a file name, the desktop window opens.")
+    commands = parser.add_subparsers(title="commands", metavar="{gui,serve,upload}",
+                                     required=True)
 
-    gui = commands.add_parser("gui", help="open the desktop window (the default)")
+    gui = commands.add_parser("gui", parents=[common], help="open the desktop window (default)")
     gui.add_argument("file", nargs="?", help="a CSV file to select at start")
     gui.add_argument("--server", help="use a running server at HOST:PORT instead of starting one")
     _add_storage_flags(gui)
     gui.set_defaults(func=run_gui)
 
-    serve = commands.add_parser("serve", help="run the gRPC server without a window")
+    serve = commands.add_parser("serve", parents=[common], help="run the gRPC server headless")
     serve.add_argument("--host", default=os.environ.get("GRPC_HOST", "127.0.0.1"),
                        help="address to bind (env GRPC_HOST; default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=_env_int("GRPC_PORT", DEFAULT_PORT),
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_storage_flags(serve)
     serve.set_defaults(func=run_serve)
 
-    upload = commands.add_parser("upload", help="upload a CSV to a running server")
+    upload = commands.add_parser("upload", parents=[common], help="upload a CSV to a running server")
     upload.add_argument("file", help="the CSV file")
     upload.add_argument("--server", default=f"127.0.0.1:{DEFAULT_PORT}",
                         help=f"HOST:PORT of the server (default 127.0.0.1:{DEFAULT_PORT})")
@@ -118,14 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_COMMANDS = ("gui", "serve", "upload")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parses the command line and runs the chosen command."""
     argv = sys.argv[1:] if argv is None else argv
-    # `python main.py FILE` opens the window with FILE selected.
-    if argv and not argv[0].startswith("-") and argv[0] not in ("gui", "serve", "upload"):
-        argv = ["gui", *argv]
-    elif argv and argv[0].startswith("-") and "--help" not in argv and "-h" not in argv \
-            and not any(a in ("serve", "upload", "gui") for a in argv):
+    # No command, or `python main.py FILE` / `python main.py --server ...`: the window.
+    if not argv or (argv[0] not in _COMMANDS and argv[0] not in ("-h", "--help")):
         argv = ["gui", *argv]
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(),

@@ -1,0 +1,63 @@
+"""The list of earlier jobs; selecting one asks the window to show it."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
+                               QVBoxLayout, QWidget)
+
+from desktop_app.history_model import COLUMN_FILE, HistoryModel
+from salesapi import sales_pb2
+
+
+class HistoryPanel(QWidget):
+    """Jobs newest first, from the server's ListJobs."""
+
+    job_selected = Signal(str)
+    refresh_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = HistoryModel(self)
+        self.table = QTableView()
+        self.table.setAccessibleName("Earlier jobs")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setMinimumWidth(380)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COLUMN_FILE, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().currentRowChanged.connect(self._row_changed)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setAccessibleName("Refresh the job history")
+        self.refresh_button.clicked.connect(self.refresh_requested)
+        title = QLabel("History")
+        title.setStyleSheet("font-size: 15px; font-weight: 600;")
+        top = QHBoxLayout()
+        top.addWidget(title, 1)
+        top.addWidget(self.refresh_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+
+    def set_jobs(self, jobs: Sequence[sales_pb2.Job], current: str | None = None) -> None:
+        """Shows jobs, keeping `current` selected without announcing it as a new choice."""
+        blocked = self.table.selectionModel().blockSignals(True)
+        self.model.set_jobs(jobs)
+        row = self.model.row_of(current) if current else -1
+        if row >= 0:
+            self.table.selectRow(row)
+        self.table.selectionModel().blockSignals(blocked)
+
+    def _row_changed(self, current, _previous) -> None:
+        if current.isValid():
+            self.job_selected.emit(self.model.job_id(current.row()))

@@ -1,0 +1,197 @@
+"""Shows one job: summary, output path with its actions, rejected rows, the totals table."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+                               QTableView, QVBoxLayout, QWidget)
+
+from desktop_app.bar_delegate import ShareBarDelegate
+from desktop_app.formatting import format_count, format_duration
+from desktop_app.history_model import STATE_NAMES, started_text
+from desktop_app.totals_model import COLUMN_SHARE, COLUMN_TOTAL, SORT_ROLE, TotalsModel
+from salesapi import sales_pb2
+
+_SAMPLES_SHOWN = 5
+_BANNER_STYLES = {
+    "error": "background:#fdecea; color:#611a15; border:1px solid #f5c2c0;",
+    "warning": "background:#fff4e5; color:#663c00; border:1px solid #ffd8a8;",
+    "info": "background:#e8f1fb; color:#0b3a66; border:1px solid #b9d3ee;",
+}
+
+
+def banner(kind: str) -> QLabel:
+    """A rounded message strip; hidden until it has something to say."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setStyleSheet(f"QLabel {{ {_BANNER_STYLES[kind]} border-radius:4px; padding:8px; }}")
+    label.hide()
+    return label
+
+
+class JobPanel(QWidget):
+    """The result of the current or selected job."""
+
+    path_copied = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("No results yet")
+        self.title.setStyleSheet("font-size: 15px; font-weight: 600;")
+        self.summary = QLabel("Choose a sales CSV and press Process to see the totals per "
+                              "department here.")
+        self.summary.setWordWrap(True)
+        self.error_banner = banner("error")
+        self.error_banner.setAccessibleName("Error message")
+        self.rejected_banner = banner("warning")
+        self.rejected_banner.setAccessibleName("Rejected rows")
+        self.open_rejected_button = QPushButton("Open rejected rows…")
+        self.open_rejected_button.setAccessibleName("Open the rejected rows file")
+        self.open_rejected_button.clicked.connect(self._open_rejected)
+
+        self.output_path = QLineEdit()
+        self.output_path.setReadOnly(True)
+        self.output_path.setPlaceholderText("The output file's path appears here")
+        self.output_path.setAccessibleName("Output file path")
+        self.open_button = QPushButton("Open file")
+        self.open_button.setAccessibleName("Open the output file")
+        self.folder_button = QPushButton("Show in folder")
+        self.folder_button.setAccessibleName("Show the output file in its folder")
+        self.copy_button = QPushButton("Copy path")
+        self.copy_button.setAccessibleName("Copy the output file path")
+        self.open_button.clicked.connect(lambda: self._open(self.output_path.text()))
+        self.folder_button.clicked.connect(
+            lambda: self._open(os.path.dirname(self.output_path.text())))
+        self.copy_button.clicked.connect(self._copy_path)
+
+        self.model = TotalsModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.table = QTableView()
+        self.table.setAccessibleName("Totals per department")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COLUMN_TOTAL, Qt.SortOrder.DescendingOrder)
+        self.table.setItemDelegateForColumn(COLUMN_SHARE, ShareBarDelegate(self.table))
+        self.table.setAlternatingRowColors(True)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(26)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+
+        rejected_row = QHBoxLayout()
+        rejected_row.addWidget(self.rejected_banner, 1)
+        rejected_row.addWidget(self.open_rejected_button, 0, Qt.AlignmentFlag.AlignTop)
+        self._output_label = QLabel("Output file:")
+        path_row = QHBoxLayout()
+        path_row.addWidget(self._output_label)
+        path_row.addWidget(self.output_path, 1)
+        actions_row = QHBoxLayout()
+        for button in (self.open_button, self.folder_button, self.copy_button):
+            actions_row.addWidget(button)
+        actions_row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.error_banner)
+        layout.addLayout(rejected_row)
+        layout.addLayout(path_row)
+        layout.addLayout(actions_row)
+        layout.addWidget(self.table, 1)
+        self._rejected_path = ""
+        self.clear()
+
+    def clear(self, title: str = "No results yet", summary: str | None = None) -> None:
+        """Empties the panel."""
+        self.title.setText(title)
+        if summary is not None:
+            self.summary.setText(summary)
+        self.error_banner.hide()
+        self.rejected_banner.hide()
+        self.open_rejected_button.hide()
+        self._set_output("")
+        self.model.set_rows([])
+
+    def show_error(self, title: str, message: str) -> None:
+        """A job that did not complete: the reason in plain words."""
+        self.clear(title, "")
+        self.summary.hide()
+        self.error_banner.setText(message)
+        self.error_banner.show()
+
+    def show_job(self, job: sales_pb2.Job, seconds: float | None = None) -> None:
+        """A job from the server, completed or not."""
+        state = STATE_NAMES.get(job.state, "Unknown")
+        name = job.filename or "(no name)"
+        when = started_text(job)
+        if job.state != sales_pb2.JOB_STATE_COMPLETED:
+            self.show_error(f"{name} — {state.lower()}",
+                            job.error or f"This job is {state.lower()}.")
+            return
+        self.clear(f"{name} — totals per department")
+        if seconds is None and job.HasField("finished_at"):
+            seconds = (job.finished_at.ToNanoseconds() - job.created_at.ToNanoseconds()) / 1e9
+        parts = [format_count(job.department_count or len(job.departments), "department"),
+                 f"{format_count(job.rows_processed, 'row')} summed",
+                 f"{format_count(job.rows_rejected, 'row')} rejected"]
+        if seconds is not None:
+            parts.append(format_duration(seconds))
+        self.summary.setText(" · ".join(parts) + (f"   (started {when})" if when else ""))
+        self.summary.show()
+        self.model.set_rows([(d.department, d.total_sales) for d in job.departments])
+        self._set_output(job.output_path)
+        if job.rows_rejected:
+            self._show_rejected(job)
+
+    def _show_rejected(self, job: sales_pb2.Job) -> None:
+        lines = [f"<b>{format_count(job.rows_rejected, 'row')} could not be read and "
+                 f"{'was' if job.rows_rejected == 1 else 'were'} left out of the totals.</b>"]
+        for sample in job.rejected_samples[:_SAMPLES_SHOWN]:
+            lines.append(f"Line {sample.line}: {_escape(sample.reason)}")
+        if job.rows_rejected > _SAMPLES_SHOWN:
+            lines.append("The rejected rows file lists every one.")
+        self.rejected_banner.setText("<br>".join(lines))
+        self.rejected_banner.show()
+        self._rejected_path = job.rejected_path
+        self.open_rejected_button.setVisible(bool(job.rejected_path))
+        self.open_rejected_button.setEnabled(os.path.exists(job.rejected_path))
+
+    def _set_output(self, path: str) -> None:
+        self.output_path.setText(path)
+        self.output_path.setCursorPosition(0)
+        self.output_path.setToolTip(path)
+        local = bool(path) and os.path.exists(path)
+        for button in (self.open_button, self.folder_button):
+            button.setEnabled(local)
+            button.setToolTip("" if local or not path else
+                              "The file is on the server's computer, not this one.")
+        self.copy_button.setEnabled(bool(path))
+        for widget in (self._output_label, self.output_path, self.open_button,
+                       self.folder_button, self.copy_button):
+            widget.setVisible(bool(path))
+
+    def _copy_path(self) -> None:
+        QGuiApplication.clipboard().setText(self.output_path.text())
+        self.path_copied.emit(self.output_path.text())
+
+    def _open_rejected(self) -> None:
+        self._open(self._rejected_path)
+
+    @staticmethod
+    def _open(path: str) -> None:
+        if path:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path))))
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

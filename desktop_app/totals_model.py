@@ -1,0 +1,70 @@
+"""The departments and their totals, as a table the view can sort by name or by number."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+COLUMN_DEPARTMENT = 0
+COLUMN_TOTAL = 1
+COLUMN_SHARE = 2
+_HEADERS = ("Department", "Total sales", "Share of all sales")
+SORT_ROLE = Qt.ItemDataRole.UserRole
+# The bar delegate reads the share of the largest absolute total, 0.0 to 1.0.
+SHARE_ROLE = Qt.ItemDataRole.UserRole + 1
+
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class TotalsModel(QAbstractTableModel):
+    """Rows of (department, total); the share column feeds an in-cell bar."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._rows: list[tuple[str, int]] = []
+        self._largest = 1
+        self._sum = 0
+
+    def set_rows(self, rows: Sequence[tuple[str, int]]) -> None:
+        """Replaces every row."""
+        self.beginResetModel()
+        self._rows = list(rows)
+        self._largest = max((abs(total) for _, total in self._rows), default=0) or 1
+        self._sum = sum(total for _, total in self._rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(_HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return _HEADERS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        name, total = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == COLUMN_DEPARTMENT:
+                return name
+            if column == COLUMN_TOTAL:
+                return f"{total:,}"
+            if self._sum > 0:
+                return f"{total / self._sum:.1%}"
+            return ""
+        if role == SORT_ROLE:
+            return name.casefold() if column == COLUMN_DEPARTMENT else total
+        if role == SHARE_ROLE and column == COLUMN_SHARE:
+            return total / self._largest
+        if role == Qt.ItemDataRole.TextAlignmentRole and column != COLUMN_DEPARTMENT:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{name}: {total:,}"
+        return None

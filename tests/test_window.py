@@ -1,0 +1,352 @@
+"""The real window (offscreen), its embedded server and the real stub, driven like a user would."""
+
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent
+
+from desktop_app.history_model import HistoryModel
+from desktop_app.main_window import MainWindow
+from desktop_app.server_runner import EmbeddedServer
+from desktop_app.totals_model import TotalsModel
+from salesapi import sales_pb2
+from server.app import ServerConfig
+from server.job_store import JobState, JobStore
+
+TIMEOUT_MS = 60_000
+SALES = (b"Date,Department Name,Number of Sales\r\n"
+         b"2024-01-01,Electronics,1200\r\n2024-01-02,Clothing,5\r\n2024-01-03,Toys,30\r\n"
+         b"2024-01-04,Clothing,7\r\n2024-01-05,Toys,oops\r\n")
+
+
+def big_file(path: Path, megabytes: int) -> Path:
+    row = b"2024-01-01,Electronics,3\n2024-01-02,Clothing,4\n"
+    with open(path, "wb") as out:
+        out.write(b"Date,Department Name,Number of Sales\n")
+        block = row * (1_000_000 // len(row))
+        for _ in range(megabytes):
+            out.write(block)
+    return path
+
+
+@pytest.fixture
+def storage(tmp_path) -> Path:
+    return tmp_path / "storage"
+
+
+@pytest.fixture
+def embedded(storage):
+    server = EmbeddedServer(ServerConfig(storage_dir=storage))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def open_window(qtbot):
+    """Opens windows that the test closes or that are closed at its end."""
+    windows = []
+
+    def open_(address: str, server=None) -> MainWindow:
+        window = MainWindow(address, server)
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield open_
+    for window in windows:
+        window.close()
+        assert not window.is_uploading()
+
+
+@pytest.fixture
+def window(open_window, embedded) -> MainWindow:
+    return open_window(embedded.address, embedded)
+
+
+def choose(window: MainWindow, path: Path) -> None:
+    """Picks a file the way a user does, with the dialog answered by the test."""
+    window.ask_for_file = lambda: str(path)
+    window.choose_button.click()
+
+
+def table_rows(window: MainWindow) -> list[tuple[str, str]]:
+    proxy = window.job_panel.proxy
+    return [(proxy.index(row, 0).data(), proxy.index(row, 1).data())
+            for row in range(proxy.rowCount())]
+
+
+def test_whole_flow(qtbot, window, embedded, tmp_path):
+    csv = tmp_path / "march.csv"
+    csv.write_bytes(SALES + b"".join(b"2024-02-01,Books,1\r\n" for _ in range(2000)))
+    choose(window, csv)
+    assert "march.csv" in window.file_label.text() and "KB" in window.file_label.text()
+    assert window.start_button.isEnabled() and not window.cancel_button.isEnabled()
+    values = []
+    window.progress.valueChanged.connect(values.append)
+    with qtbot.waitSignal(window.upload_finished, timeout=TIMEOUT_MS) as finished:
+        window.start_button.click()
+        assert window.cancel_button.isEnabled() and not window.start_button.isEnabled()
+    job = finished.args[0]
+    assert values == sorted(values) and values[-1] == window.progress.maximum()
+    assert window.progress.value() == window.progress.maximum()
+    # Biggest first by default; numbers sort as numbers, shown with separators.
+    assert table_rows(window) == [("Books", "2,000"), ("Electronics", "1,200"), ("Toys", "30"),
+                                  ("Clothing", "12")]
+    window.job_panel.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    assert [name for name, _ in table_rows(window)] == ["Books", "Clothing", "Electronics", "Toys"]
+    window.job_panel.table.sortByColumn(1, Qt.SortOrder.AscendingOrder)
+    assert [total for _, total in table_rows(window)] == ["12", "30", "1,200", "2,000"]
+    alignment = window.job_panel.proxy.index(0, 1).data(Qt.ItemDataRole.TextAlignmentRole)
+    assert alignment & Qt.AlignmentFlag.AlignRight
+    shown_path = window.job_panel.output_path.text()
+    assert shown_path == job.output_path
+    assert Path(shown_path).parent == embedded.config.resolved_output_dir
+    assert Path(shown_path).read_text() == ("Department Name,Total Number of Sales\nBooks,2000\n"
+                                            "Clothing,12\nElectronics,1200\nToys,30\n")
+    assert window.job_panel.open_button.isEnabled()
+    summary = window.job_panel.summary.text()
+    assert "4 departments · 2,004 rows summed · 1 row rejected" in summary
+    banner = window.job_panel.rejected_banner
+    assert banner.isVisible() and 'Line 6: Number of Sales "oops" is not a whole number.' in banner.text()
+    assert window.job_panel.open_rejected_button.isVisible()
+    window.job_panel.copy_button.click()
+    from PySide6.QtGui import QGuiApplication
+    assert QGuiApplication.clipboard().text() == job.output_path
+
+
+@pytest.mark.parametrize("content", [b"", b"Department Name,Number of Sales\nA,1\n"],
+                         ids=["empty file", "smaller than one chunk"])
+def test_progress_reaches_100_percent_for_any_size(qtbot, window, tmp_path, content):
+    csv = tmp_path / "small.csv"
+    csv.write_bytes(content)
+    choose(window, csv)
+    signal = window.upload_finished if content else window.upload_failed
+    values = []
+    window.progress.valueChanged.connect(values.append)
+    with qtbot.waitSignal(signal, timeout=TIMEOUT_MS):
+        window.start_button.click()
+    assert window.progress.maximum() in values
+    if content:
+        assert window.progress.value() == window.progress.maximum()
+    else:
+        assert window.job_panel.error_banner.text() == "The file is empty."
+        assert window.progress.value() == 0  # a refused file does not leave a full bar
+
+
+def test_cancel_in_the_middle(qtbot, window, embedded, tmp_path):
+    csv = big_file(tmp_path / "big.csv", 24)
+    choose(window, csv)
+    window.start_button.click()
+    qtbot.waitUntil(lambda: 0 < window.progress.value() < window.progress.maximum() // 2,
+                    timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(window.upload_cancelled, timeout=TIMEOUT_MS):
+        window.cancel_button.click()
+    assert "cancelled" in window.job_panel.title.text()
+    assert window.progress.value() == 0
+    assert embedded._server.jobs.wait_idle(30)
+    [job] = embedded._server.jobs.list()
+    assert job.state == JobState.CANCELLED
+    assert list(embedded.config.resolved_output_dir.iterdir()) == []
+    assert window.start_button.isEnabled() and window.choose_button.isEnabled()
+
+    small = tmp_path / "next.csv"
+    small.write_bytes(SALES)
+    choose(window, small)
+    with qtbot.waitSignal(window.upload_finished, timeout=TIMEOUT_MS):
+        window.start_button.click()
+    assert len(table_rows(window)) == 3
+
+
+def test_refused_file_shows_the_servers_message(qtbot, window, tmp_path):
+    bad = tmp_path / "export.csv"
+    bad.write_text("Date,Dept,Amount\n2024-01-01,Toys,3\n")
+    choose(window, bad)
+    with qtbot.waitSignal(window.upload_failed, timeout=TIMEOUT_MS) as failed:
+        window.start_button.click()
+    message = ('The header row (line 1) has no "Department Name" and "Number of Sales" columns. '
+               'Columns found: "Date", "Dept", "Amount".')
+    assert failed.args == [message]
+    assert window.job_panel.error_banner.isVisible()
+    assert window.job_panel.error_banner.text() == message
+    assert "not processed" in window.job_panel.title.text()
+    assert window.start_button.isEnabled() and window.choose_button.isEnabled()
+    good = tmp_path / "good.csv"
+    good.write_bytes(SALES)
+    choose(window, good)
+    with qtbot.waitSignal(window.upload_finished, timeout=TIMEOUT_MS):
+        window.start_button.click()
+    assert not window.job_panel.error_banner.isVisible()
+
+
+def test_unreadable_files(qtbot, window, tmp_path):
+    choose(window, tmp_path / "missing.csv")
+    assert window.file_message.isVisible()
+    assert window.file_message.text() == "Cannot read missing.csv: No such file or directory."
+    assert not window.start_button.isEnabled()
+    choose(window, tmp_path)
+    assert "it is a folder, not a file" in window.file_message.text()
+
+    vanishing = tmp_path / "vanishing.csv"
+    vanishing.write_bytes(SALES)
+    choose(window, vanishing)
+    assert not window.file_message.isVisible()
+    vanishing.unlink()
+    with qtbot.waitSignal(window.upload_failed, timeout=TIMEOUT_MS) as failed:
+        window.start_button.click()
+    assert failed.args == ["Cannot read vanishing.csv: No such file or directory."]
+
+
+def test_remote_server(qtbot, open_window, serve_process, tmp_path):
+    serve = serve_process(tmp_path / "remote")
+    window = open_window(serve.address)
+    with qtbot.waitSignal(window.health_checked, timeout=TIMEOUT_MS) as checked:
+        window.check_health()
+    assert checked.args == [True]
+    assert f"Server {serve.address}" in window.server_label.text()
+    assert "healthy" in window.server_label.text()
+    csv = tmp_path / "remote.csv"
+    csv.write_bytes(SALES)
+    choose(window, csv)
+    with qtbot.waitSignal(window.upload_finished, timeout=TIMEOUT_MS) as finished:
+        window.start_button.click()
+    assert Path(finished.args[0].output_path).parent == tmp_path / "remote" / "processed"
+    assert table_rows(window)[0] == ("Electronics", "1,200")
+
+
+def test_server_that_cannot_be_reached(qtbot, open_window, tmp_path):
+    window = open_window("127.0.0.1:1")
+    with qtbot.waitSignal(window.health_checked, timeout=TIMEOUT_MS) as checked:
+        window.check_health()
+    assert checked.args == [False]
+    assert "not reachable" in window.server_label.text()
+    csv = tmp_path / "sales.csv"
+    csv.write_bytes(SALES)
+    choose(window, csv)
+    with qtbot.waitSignal(window.upload_failed, timeout=TIMEOUT_MS) as failed:
+        window.start_button.click()
+    assert failed.args == ["Cannot reach the server at 127.0.0.1:1. Check that it is running and "
+                           "that the address is right."]
+    assert window.start_button.isEnabled()
+
+
+def test_history_survives_restarting_the_app(qtbot, open_window, storage, tmp_path):
+    server = EmbeddedServer(ServerConfig(storage_dir=storage))
+    first = open_window(server.address, server)
+    csv = tmp_path / "january.csv"
+    csv.write_bytes(SALES)
+    choose(first, csv)
+    with qtbot.waitSignal(first.upload_finished, timeout=TIMEOUT_MS) as finished:
+        first.start_button.click()
+    job_id = finished.args[0].job_id
+    first.close()
+
+    server = EmbeddedServer(ServerConfig(storage_dir=storage))
+    second = MainWindow(server.address, server)
+    qtbot.addWidget(second)
+    with qtbot.waitSignal(second.history_loaded, timeout=TIMEOUT_MS):
+        second.show()
+    history = second.history_panel.model
+    assert history.rowCount() == 1
+    assert history.index(0, 0).data() == "january.csv"
+    assert history.index(0, 2).data() == "Completed"
+    with qtbot.waitSignal(second.job_shown, timeout=TIMEOUT_MS) as shown:
+        second.history_panel.table.selectRow(0)
+    assert shown.args == [job_id]
+    assert table_rows(second)[0] == ("Electronics", "1,200")
+    assert second.job_panel.output_path.text() == finished.args[0].output_path
+    second.close()
+
+
+def test_closing_during_an_upload(qtbot, window, embedded, storage, tmp_path):
+    csv = big_file(tmp_path / "big.csv", 24)
+    choose(window, csv)
+    window.start_button.click()
+    qtbot.waitUntil(lambda: window.progress.value() > 0, timeout=TIMEOUT_MS)
+    thread = window._thread
+    started = time.monotonic()
+    window.close()
+    closing_seconds = time.monotonic() - started
+    assert closing_seconds < 5, closing_seconds
+    assert not thread.isRunning()
+    assert not window.is_uploading()
+    # The embedded server has stopped and let go of its storage: another can open it.
+    store = JobStore(storage)
+    try:
+        [job] = store.list(10)
+        assert job.state == JobState.CANCELLED
+    finally:
+        store.close()
+    assert list(embedded.config.resolved_output_dir.iterdir()) == []
+
+
+def test_event_loop_keeps_turning_during_a_large_upload(qtbot, window, tmp_path):
+    csv = big_file(tmp_path / "big.csv", 16)
+    choose(window, csv)
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start(10)
+    with qtbot.waitSignal(window.upload_finished, timeout=TIMEOUT_MS):
+        window.start_button.click()
+    timer.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    elapsed = ticks[-1] - ticks[0]
+    print(f"\n{len(ticks)} ticks in {elapsed:.2f} s, longest gap {max(gaps) * 1000:.0f} ms")
+    assert max(gaps) < 0.5
+    assert len(ticks) >= elapsed / 0.010 * 0.25
+
+
+def test_keyboard(qtbot, window, tmp_path):
+    csv = tmp_path / "keys.csv"
+    csv.write_bytes(SALES)
+    window.ask_for_file = lambda: str(csv)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert "keys.csv" in window.file_label.text()
+    with qtbot.waitSignal(window.upload_finished, timeout=TIMEOUT_MS):
+        qtbot.keyClick(window, Qt.Key.Key_Return)
+    for widget in (window.choose_button, window.start_button, window.cancel_button,
+                   window.progress, window.job_panel.table, window.job_panel.output_path,
+                   window.job_panel.open_button, window.job_panel.folder_button,
+                   window.job_panel.copy_button, window.history_panel.table):
+        assert widget.accessibleName(), widget
+
+
+def test_escape_cancels(qtbot, window, tmp_path):
+    csv = big_file(tmp_path / "big.csv", 24)
+    choose(window, csv)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=TIMEOUT_MS)
+    window.start_button.click()
+    qtbot.waitUntil(lambda: window.progress.value() > 0, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(window.upload_cancelled, timeout=TIMEOUT_MS):
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+
+
+def test_drop_a_file(window, tmp_path):
+    csv = tmp_path / "dropped.csv"
+    csv.write_bytes(SALES)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(csv))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert "dropped.csv" in window.file_label.text()
+    assert window.start_button.isEnabled()
+
+
+def test_models(qtmodeltester):
+    totals = TotalsModel()
+    totals.set_rows([("Toys", 5), ("Returns", -3), ("Food", 1_000_000)])
+    qtmodeltester.check(totals)
+    history = HistoryModel()
+    job = sales_pb2.Job(job_id="a" * 32, state=sales_pb2.JOB_STATE_COMPLETED, filename="x.csv",
+                        department_count=3)
+    job.created_at.GetCurrentTime()
+    history.set_jobs([job, sales_pb2.Job(job_id="b" * 32, state=sales_pb2.JOB_STATE_FAILED,
+                                         error="The file is empty.")])
+    qtmodeltester.check(history)
