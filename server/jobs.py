@@ -55,7 +55,7 @@ class UploadJob:
         self._raw_rejected_path = manager.output_dir / f".{record.job_id}.rejected.raw.tmp"
         self._raw_rejected = open(self._raw_rejected_path, "wb")
         self._aggregator = Aggregator(max_departments=manager.limits.max_departments,
-                                      rejected_out=self._raw_rejected)
+                                      rejected_out=self._raw_rejected, threaded=True)
         self.bytes_received = 0
         self._ended = False
 
@@ -125,6 +125,7 @@ class UploadJob:
         return self._end(replace(self.snapshot(), state=JobState.CANCELLED, error=message))
 
     def _remove_files(self) -> None:
+        self._aggregator.close()
         self._raw_rejected.close()
         self._manager.remove_job_files(self.job_id)
 

@@ -1,0 +1,171 @@
+"""A plain reference implementation of SPEC.md's input rules, for differential tests.
+
+Whole-file and slow on purpose: decode everything, split physical lines, parse RFC 4180 with a
+small state machine of its own (not the csv module), then apply the rules one by one. It handles
+well-formed quoting (what the generators write); it raises ValueError on anything else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+WS = " \t\r\n\v\f"
+NUMBER = re.compile(r"[ \t\r\n\v\f]*([+-]?[0-9]+)(\.0*)?[ \t\r\n\v\f]*")
+
+
+@dataclass
+class Outcome:
+    totals: list[tuple[str, int]] | None = None
+    rows_processed: int = 0
+    rejected: list[tuple[int, str]] | None = None
+    error: str | None = None  # a whole-file failure: the kind, not the sentence
+
+
+def _decode(data: bytes) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(_cp1252(byte) for byte in data)
+
+
+def _cp1252(byte: int) -> str:
+    try:
+        return bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:
+        return chr(byte)
+
+
+def _records(text: str, delimiter: str):
+    """Yields (first physical line, fields) for each record, blank lines as []."""
+    line = 1
+    i = 0
+    n = len(text)
+    while i < n:
+        start_line = line
+        fields: list[str] = []
+        field = []
+        quoted_field = False
+        at_field_start = True
+        while True:
+            if i >= n:
+                if fields or field or quoted_field or not at_field_start:
+                    fields.append("".join(field))
+                break
+            ch = text[i]
+            if at_field_start and ch == '"':
+                at_field_start = False
+                quoted_field = True
+                i += 1
+                while True:
+                    if i >= n:
+                        raise ValueError("unclosed quote")
+                    ch = text[i]
+                    if ch == '"':
+                        if i + 1 < n and text[i + 1] == '"':
+                            field.append('"')
+                            i += 2
+                            continue
+                        i += 1
+                        break
+                    if ch == "\r":
+                        line += 1
+                        if i + 1 < n and text[i + 1] == "\n":
+                            field.append("\r\n")
+                            i += 2
+                            continue
+                    elif ch == "\n":
+                        line += 1
+                    field.append(ch)
+                    i += 1
+                if i < n and text[i] not in (delimiter, "\r", "\n"):
+                    raise ValueError("text after a closing quote")
+                continue
+            if ch == delimiter:
+                fields.append("".join(field))
+                field = []
+                at_field_start = True
+                quoted_field = False
+                i += 1
+                continue
+            if ch in "\r\n":
+                i += 2 if text.startswith("\r\n", i) else 1
+                line += 1
+                if fields or field or quoted_field or not at_field_start:
+                    fields.append("".join(field))
+                break
+            field.append(ch)
+            at_field_start = False
+            i += 1
+        yield start_line, fields
+
+
+def aggregate(data: bytes) -> Outcome:
+    """What the contract says the file gives."""
+    if not data:
+        return Outcome(error="empty")
+    if b"\x00" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return Outcome(error="binary")
+    text = _decode(data)
+    header = None
+    for header_line, line_text in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
+        if line_text.strip(WS):
+            header = line_text
+            break
+    if header is None:
+        return Outcome(error="no header")
+    wanted = ("department name", "number of sales")
+    delimiter = names = None
+    for candidate in (",", ";", "\t", "|"):
+        try:
+            _, cells = next(_records(header + "\n", candidate))
+        except ValueError:
+            continue
+        cleaned = [cell.strip(WS).lstrip("\ufeff").strip(WS).casefold() for cell in cells]
+        if all(name in cleaned for name in wanted):
+            delimiter, names = candidate, cleaned
+            break
+    if delimiter is None:
+        return Outcome(error="missing column")
+    department, sales = names.index(wanted[0]), names.index(wanted[1])
+    needed = max(department, sales) + 1
+    totals: dict[str, int] = {}
+    rejected: list[tuple[int, str]] = []
+    processed = 0
+    for line, fields in _records(text, delimiter):
+        if line <= header_line:
+            continue
+        if not any(cell.strip(WS) for cell in fields):
+            continue
+        if len(fields) < needed:
+            plural = "" if len(fields) == 1 else "s"
+            rejected.append((line, f"The row has {len(fields)} field{plural}; "
+                                   f"expected at least {needed}."))
+            continue
+        name = fields[department].strip(WS)
+        raw = fields[sales]
+        match = NUMBER.fullmatch(raw)
+        if not name:
+            rejected.append((line, "Department Name is empty."))
+        elif match is None:
+            shown = raw.strip(WS)
+            if not shown:
+                rejected.append((line, "Number of Sales is empty; expected a whole number."))
+            else:
+                shown = shown if len(shown) <= 40 else shown[:40] + "..."
+                rejected.append((line, f'Number of Sales "{shown}" is not a whole number.'))
+        elif not -(2**63) <= int(match.group(1)) < 2**63:
+            rejected.append((line, f"Number of Sales {raw.strip(WS)} does not fit in 64 bits."))
+        else:
+            totals[name] = totals.get(name, 0) + int(match.group(1))
+            processed += 1
+    if processed == 0 and not rejected:
+        return Outcome(error="no data rows")
+    if any(not -(2**63) <= total < 2**63 for total in totals.values()):
+        return Outcome(error="total overflow")
+    ordered = sorted(totals.items(), key=lambda item: (item[0].casefold(), item[0]))
+    return Outcome(totals=ordered, rows_processed=processed, rejected=rejected)

@@ -1,0 +1,154 @@
+"""Generated nasty files through the aggregator (columnar and exact paths, threaded or not, every
+chunking) and through the plain reference implementation: they must agree exactly."""
+
+import io
+import random
+
+import pytest
+
+import reference
+from server.aggregator import Aggregator, InputError
+
+NAMES = ["Toys", "toys", "Électronique", "Bücher", "Café €", "Garden, Outdoor", 'The "Best"',
+         "Multi\nLine", "Tabs\tInside", "Pipe|Dept", "Semi;colon", "=SUM(A1)", "Ünïcödé",
+         "  Padded  ", "Hardware", "0x Sale"]
+GOOD_VALUES = ["1", "5", "12", "-3", "+7", " 8 ", "12.0", "4.000", "0", "-0", "900"]
+BAD_VALUES = ["abc", "", "1.5", "0x1F", "99999999999999999999", "1e3", " ", "--1"]
+HEADER_VARIANTS = {
+    "Department Name": ["Department Name", "department name", " DEPARTMENT NAME "],
+    "Number of Sales": ["Number of Sales", "number of sales", "Number Of Sales "],
+}
+EXTRA = ["Date", "Region", "Note"]
+
+
+def _cell(rng: random.Random, value: str, delimiter: str, quote_all: bool) -> str:
+    needs = any(ch in value for ch in (delimiter, '"', "\n", "\r")) or value != value.strip(" ")
+    if needs or quote_all or rng.random() < 0.05:
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def generate(seed: int) -> bytes:
+    """One random file: delimiter, encoding, line ends, quoting, bad rows and blank lines."""
+    rng = random.Random(seed)
+    delimiter = rng.choice([",", ";", "\t", "|"])
+    end = rng.choice(["\n", "\r\n", "\r"])
+    encoding = rng.choice(["utf-8", "utf-8-sig", "utf-16", "cp1252", "utf-8"])
+    quote_all = rng.random() < 0.15
+    plain = rng.random() < 0.4  # many files look like till exports: no quotes, no oddities
+    columns = ["Department Name", "Number of Sales"] + rng.sample(EXTRA, rng.randint(0, 3))
+    rng.shuffle(columns)
+    header = [rng.choice(HEADER_VARIANTS.get(c, [c])) for c in columns]
+    lines = [delimiter.join(_cell(rng, h, delimiter, quote_all) for h in header)]
+    if rng.random() < 0.2:
+        lines.insert(0, "")
+    names = [n for n in NAMES if delimiter not in n or not plain]
+    if plain:
+        names = [n for n in names if '"' not in n and "\n" not in n and "\t" not in n
+                 and "0x" not in n and n == n.strip()]
+    big = rng.random() < 0.05
+    for _ in range(rng.randint(0, 400)):
+        roll = rng.random()
+        if not plain and roll < 0.04:
+            lines.append("")
+            continue
+        if not plain and roll < 0.07:
+            lines.append(delimiter * (len(columns) - 1))
+            continue
+        row = {}
+        for column in columns:
+            if column == "Department Name":
+                row[column] = rng.choice(names)
+            elif column == "Number of Sales":
+                if big:
+                    row[column] = str(rng.choice([1, -1]) * rng.randint(2**61, 2**63 - 1))
+                elif not plain and rng.random() < 0.08:
+                    row[column] = rng.choice(BAD_VALUES)
+                else:
+                    row[column] = rng.choice(GOOD_VALUES) if not plain else str(rng.randint(-5, 999))
+            else:
+                row[column] = f"2024-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}"
+        if not plain and rng.random() < 0.03:
+            row["Department Name"] = rng.choice(["", "   "])
+        cells = [_cell(rng, row[c], delimiter, quote_all) for c in columns]
+        if not plain and rng.random() < 0.03:
+            cells = cells[:rng.randint(1, len(cells) - 1)]
+        if not plain and rng.random() < 0.03:
+            cells.append("extra")
+        lines.append(delimiter.join(cells))
+    text = end.join(lines) + (end if rng.random() < 0.8 else "")
+    if encoding == "cp1252":
+        text = text.replace("€", "€")  # in cp1252 too
+        return text.encode("cp1252", errors="replace")
+    return text.encode(encoding)
+
+
+def run(data: bytes, chunk: int, **options):
+    aggregator = Aggregator(rejected_out=io.BytesIO(), **options)
+    try:
+        for start in range(0, len(data), chunk):
+            aggregator.feed(data[start:start + chunk])
+        result = aggregator.finish()
+    except InputError as exc:
+        aggregator.close()
+        return ("error", str(exc)), aggregator
+    return (result.totals, result.rows_processed, result.rows_rejected,
+            [(r.line, r.reason) for r in result.rejected_samples]), aggregator
+
+
+ERROR_WORDS = {
+    "empty": "is empty",
+    "no header": "only blank lines",
+    "missing column": "has no",
+    "no data rows": "no data rows",
+    "total overflow": "does not fit in 64 bits",
+}
+
+
+@pytest.mark.parametrize("seed", range(150))
+def test_generated_file_agrees_with_the_reference(seed):
+    data = generate(seed)
+    expected = reference.aggregate(data)
+    rng = random.Random(seed * 7919)
+    columnar_used = False
+    for options in ({"columnar": True, "threaded": False},
+                    {"columnar": True, "threaded": True},
+                    {"columnar": False, "threaded": False}):
+        chunk = rng.choice([1, 2, 3, 7, 64, 1000, 8192, len(data) or 1])
+        block = rng.choice([16, 100, 1000, 8192, 1 << 20])
+        outcome, aggregator = run(data, chunk, block_size=block, **options)
+        context = f"seed={seed} chunk={chunk} block={block} {options}"
+        if expected.error is not None:
+            assert outcome[0] == "error", context
+            assert ERROR_WORDS[expected.error] in outcome[1], (context, outcome[1])
+            continue
+        totals, processed, rejected_count, samples = outcome
+        assert totals == expected.totals, context
+        assert processed == expected.rows_processed, context
+        assert rejected_count == len(expected.rejected), context
+        assert samples == expected.rejected[:100], context
+        columnar_used |= aggregator.columnar_blocks > 0
+    if expected.error is None and b'"' not in data and len(data) > 2000:
+        assert columnar_used, f"seed={seed}: the columnar path never ran"
+
+
+def test_generator_covers_the_cases():
+    """The seeds above include each kind of file the differential test is meant to cover."""
+    files = [generate(seed) for seed in range(150)]
+    outcomes = [reference.aggregate(data) for data in files]
+    assert sum(1 for o in outcomes if o.error is None and o.rejected) > 20
+    assert sum(1 for o in outcomes if o.error is None and not o.rejected) > 20
+    assert any(o.error == "total overflow" for o in outcomes)
+    assert any(data.startswith(b"\xff\xfe") for data in files)
+    assert any(b'"' in data for data in files) and any(b"\r\n" in data for data in files)
+    encodings = {encoding_of(data) for data in files[:60]}
+    assert {"UTF-8", "UTF-16", "Windows-1252"} <= encodings
+
+
+def encoding_of(data: bytes) -> str:
+    aggregator = Aggregator()
+    aggregator.feed(data)
+    try:
+        return aggregator.finish().encoding
+    except InputError:
+        return "error"
