@@ -124,6 +124,24 @@ def _decode_guess(latin1_text: str) -> str:
         return decode_windows_1252(raw)
 
 
+_PADDED = "^[ \t\r\n\v\f]|[ \t\r\n\v\f]$"
+_PADDING = "^[ \t\r\n\v\f]+|[ \t\r\n\v\f]+$"
+
+
+def _group(table: pyarrow.Table) -> pyarrow.Table:
+    """Sums v per k."""
+    grouped = table.group_by("k").aggregate([("v", "sum")])
+    return pyarrow.table({"k": grouped.column("k"), "v": grouped.column("v_sum")})
+
+
+def _first(item: tuple[str, int]) -> str:
+    return item[0]
+
+
+def _first_casefolded(item: tuple[str, int]) -> str:
+    return item[0].casefold()
+
+
 def _may_hold_hex(data: bytes) -> bool:
     """True if data may hold 0x/0X, which Arrow reads as a hexadecimal number and the contract
     rejects. Searching for the single byte first is fast; `0x` alone is slow where zeros
@@ -187,7 +205,13 @@ class Aggregator:
         self._delimiter: str | None = None
         self._columns: _Columns | None = None
         self._arrow_options: tuple | None = None
-        self._totals: dict[str, int] = {}
+        self._totals: dict[str, int] = {}  # the exact path's sums, by Latin-1 view of the name
+        # The columnar path's sums: Arrow tables of (k: trimmed name bytes, v: sum), merged now
+        # and then; together they can never leave 64 bits (see _columnar_bound).
+        self._partials: list[pyarrow.Table] = []
+        self._partial_rows = 0
+        self._columnar_bound = 0  # the largest absolute sum the partials could hold
+        self._columnar_departments = 0
         self._rows_processed = 0
         self._rows_rejected = 0
         self._samples: list[tuple[int, str]] = []
@@ -212,8 +236,8 @@ class Aggregator:
 
     @property
     def department_count(self) -> int:
-        """Distinct departments so far."""
-        return len(self._totals)
+        """Distinct departments so far (a lower bound while running)."""
+        return max(len(self._totals), self._columnar_departments)
 
     def feed(self, data: bytes) -> None:
         """Takes the next bytes of the file; whole rows are aggregated as blocks fill.
@@ -272,14 +296,12 @@ class Aggregator:
             raise InputError("The file has a header row but no data rows.")
         if self._utf16 is None and not self._valid_utf8:
             self._encoding = ENCODING_WINDOWS_1252
-        totals = []
-        for key, total in self._totals.items():
-            name = self.decode_text(key)
-            if not INT64_MIN <= total <= INT64_MAX:
-                raise InputError(f"The total for department \"{name}\" is {total}, which is too "
-                                 "large to store (it does not fit in 64 bits).")
-            totals.append((name, total))
-        totals.sort(key=lambda item: (item[0].casefold(), item[0]))
+        totals = self._final_totals()
+        if len(totals) > self._max_departments:
+            raise self._too_many_departments()
+        # Stable sorts: by exact name, then case-insensitively, so ties keep the exact order.
+        totals.sort(key=_first)
+        totals.sort(key=_first_casefolded)
         samples = [Rejection(line, self.decode_text(reason)) for line, reason in self._samples]
         if self._rejected_writer is not None:
             self._rejected_writer = None
@@ -293,6 +315,56 @@ class Aggregator:
             encoding=self._encoding,
             delimiter=self._delimiter or ",",
         )
+
+    def _final_totals(self) -> list[tuple[str, int]]:
+        """Both paths' sums, decoded; raises InputError for a total beyond 64 bits."""
+        table = self._merged_partials()
+        if table is not None and self._totals:
+            exact = self._totals
+            bound = sum(abs(total) for total in exact.values())
+            if self._columnar_bound + bound <= INT64_MAX:
+                table = _group(pyarrow.concat_tables([table, pyarrow.table({
+                    "k": pyarrow.array([key.encode("latin-1") for key in exact], pyarrow.binary()),
+                    "v": pyarrow.array(list(exact.values()), pyarrow.int64())})]))
+            else:  # sums beyond 64 bits may still come back: add them up as Python integers
+                for key, total in zip(table.column("k").to_pylist(),
+                                      table.column("v").to_pylist()):
+                    name = key.decode("latin-1")
+                    exact[name] = exact.get(name, 0) + total
+                table = None
+        if table is not None:  # within 64 bits by construction
+            keys = table.column("k")
+            if self._encoding == ENCODING_WINDOWS_1252:
+                names = [decode_windows_1252(key) for key in keys.to_pylist()]
+            else:
+                names = pyarrow.compute.cast(keys, pyarrow.string()).to_pylist()
+            return list(zip(names, table.column("v").to_pylist()))
+        totals = []
+        for key, total in self._totals.items():
+            name = self.decode_text(key)
+            if not INT64_MIN <= total <= INT64_MAX:
+                raise InputError(f"The total for department \"{name}\" is {total}, which is too "
+                                 "large to store (it does not fit in 64 bits).")
+            totals.append((name, total))
+        return totals
+
+    def _merged_partials(self) -> pyarrow.Table | None:
+        if not self._partials:
+            return None
+        if len(self._partials) > 1:
+            self._consolidate()
+        return self._partials[0]
+
+    def _consolidate(self) -> None:
+        merged = _group(pyarrow.concat_tables(self._partials))
+        self._partials = [merged]
+        self._partial_rows = self._columnar_departments = merged.num_rows
+        if merged.num_rows > self._max_departments:
+            raise self._too_many_departments()
+
+    def _too_many_departments(self) -> LimitExceeded:
+        return LimitExceeded(f"The file has more than {self._max_departments:,} different "
+                             "departments, the most this server accepts.")
 
     def close(self) -> None:
         """Stops the worker thread of an aggregation that will not be finished."""
@@ -495,26 +567,25 @@ class Aggregator:
         rows = table.num_rows
         if rows:
             low, high = pyarrow.compute.min_max(table.column(sales)).values()
-            if max(abs(low.as_py()), abs(high.as_py())) * rows > INT64_MAX:
+            bound = max(abs(low.as_py()), abs(high.as_py())) * rows
+            if self._columnar_bound + bound > INT64_MAX:
                 return False  # Arrow's sums wrap around; Python's integers do not
             grouped = table.group_by(department).aggregate([(sales, "sum")])
-            merged = []
-            for raw, total in zip(grouped.column(0).to_pylist(),
-                                  grouped.column(1).to_pylist()):
-                name = raw.decode("latin-1").strip(_WS)
-                if not name:
-                    return False
-                merged.append((name, total))
-            totals = self._totals
-            for name, total in merged:
-                if name in totals:
-                    totals[name] += total
-                elif len(totals) >= self._max_departments:
-                    raise LimitExceeded(
-                        f"The file has more than {self._max_departments:,} different "
-                        "departments, the most this server accepts.")
-                else:
-                    totals[name] = total
+            partial = pyarrow.table({"k": grouped.column(department),
+                                     "v": grouped.column(f"{sales}_sum")})
+            names = partial.column("k")
+            if pyarrow.compute.any(pyarrow.compute.match_substring_regex(names, _PADDED)).as_py():
+                names = pyarrow.compute.replace_substring_regex(names, _PADDING, "")
+                partial = _group(pyarrow.table({"k": names, "v": partial.column("v")}))
+                names = partial.column("k")
+            if pyarrow.compute.min(pyarrow.compute.binary_length(names)).as_py() == 0:
+                return False  # an empty name: the exact path rejects its rows by line
+            self._partials.append(partial)
+            self._partial_rows += partial.num_rows
+            self._columnar_bound += bound
+            self._columnar_departments = max(self._columnar_departments, partial.num_rows)
+            if self._partial_rows > max(4 * self._columnar_departments, 1 << 20):
+                self._consolidate()
         self._rows_processed += rows
         self._line_base += rows
         return True
@@ -595,9 +666,7 @@ class Aggregator:
                 totals[department] += value
             else:
                 if len(totals) >= self._max_departments:
-                    raise LimitExceeded(
-                        f"The file has more than {self._max_departments:,} different "
-                        "departments, the most this server accepts.")
+                    raise self._too_many_departments()
                 totals[department] = value
             processed += 1
         self._rows_processed += processed

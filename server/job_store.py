@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import fcntl
+from array import array
 import json
 import os
 import sqlite3
@@ -15,6 +16,9 @@ DATABASE_NAME = "jobs.sqlite3"
 LOCK_NAME = "server.lock"
 INTERRUPTED_MESSAGE = "The upload was interrupted by a server restart; please upload the file again."
 _SCHEMA_VERSION = 1
+# Department names cannot hold NUL (a file with NUL bytes is refused as binary), so a job's
+# departments are stored as two compact blobs: the names joined by NUL, the totals as int64s.
+_NAME_SEPARATOR = "\x00"
 
 
 class JobState(enum.IntEnum):
@@ -111,7 +115,8 @@ class JobStore:
                 department_count INTEGER NOT NULL DEFAULT 0,
                 encoding TEXT NOT NULL DEFAULT '',
                 delimiter TEXT NOT NULL DEFAULT '',
-                departments TEXT NOT NULL DEFAULT '[]',
+                department_names BLOB NOT NULL DEFAULT x'',
+                department_totals BLOB NOT NULL DEFAULT x'',
                 rejected_samples TEXT NOT NULL DEFAULT '[]'
             );
             CREATE INDEX jobs_by_time ON jobs (created_at);
@@ -155,21 +160,22 @@ class JobStore:
         with self._mutex:
             self._db.execute(
                 f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in _COLUMNS[1:])}, "
-                "departments = ?, rejected_samples = ? WHERE job_id = ?",
-                (*values[1:], json.dumps(record.departments, ensure_ascii=False),
+                "department_names = ?, department_totals = ?, rejected_samples = ? "
+                "WHERE job_id = ?",
+                (*values[1:], *_pack_departments(record.departments),
                  json.dumps(record.rejected_samples, ensure_ascii=False), record.job_id))
 
     def get(self, job_id: str) -> JobRecord | None:
         """One job with its departments and samples, or None."""
         with self._mutex:
             row = self._db.execute(
-                f"SELECT {_SUMMARY_SELECT}, departments, rejected_samples FROM jobs "
-                "WHERE job_id = ?", (job_id,)).fetchone()
+                f"SELECT {_SUMMARY_SELECT}, department_names, department_totals, "
+                "rejected_samples FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
             return None
-        departments = [tuple(item) for item in json.loads(row[-2])]
         samples = [tuple(item) for item in json.loads(row[-1])]
-        return replace(_record(row[:-2]), departments=departments, rejected_samples=samples)
+        return replace(_record(row[:-3]), departments=_unpack_departments(row[-3], row[-2]),
+                       rejected_samples=samples)
 
     def list(self, limit: int) -> list[JobRecord]:
         """The newest jobs first, without departments and samples."""
@@ -178,6 +184,19 @@ class JobStore:
                 f"SELECT {_SUMMARY_SELECT} FROM jobs ORDER BY created_at DESC, rowid DESC "
                 "LIMIT ?", (limit,)).fetchall()
         return [_record(row) for row in rows]
+
+
+def _pack_departments(departments: list[tuple[str, int]]) -> tuple[bytes, bytes]:
+    names = _NAME_SEPARATOR.join(name for name, _ in departments).encode("utf-8")
+    return names, array("q", [total for _, total in departments]).tobytes()
+
+
+def _unpack_departments(names: bytes, totals: bytes) -> list[tuple[str, int]]:
+    if not totals:
+        return []
+    values = array("q")
+    values.frombytes(totals)
+    return list(zip(names.decode("utf-8").split(_NAME_SEPARATOR), values))
 
 
 def _record(row: tuple) -> JobRecord:

@@ -282,3 +282,21 @@ def test_generated_code_matches_the_proto():
         for name in ("sales_pb2.py", "sales_pb2.pyi", "sales_pb2_grpc.py"):
             assert filecmp.cmp(Path(out) / "salesapi" / name, ROOT / "salesapi" / name,
                                shallow=False), f"salesapi/{name} is stale: run scripts/generate_proto.py"
+
+
+def test_department_wire_encoding_matches_the_library():
+    from server.servicer import departments_wire
+    departments = [("Toys", 5), ("", 0), ("Zero", 0), ("Returns", -3), ("Ünïcödé €", 127),
+                   ("x" * 200, 128), ("Max", 2**63 - 1), ("Min", -(2**63)), ("日本" * 40, 300)]
+    expected = sales_pb2.Job(departments=[
+        sales_pb2.DepartmentTotal(department=name, total_sales=total)
+        for name, total in departments]).SerializeToString()
+    assert departments_wire(departments) == expected
+
+
+def test_names_with_line_breaks_and_quotes_are_quoted_in_the_output(stub):
+    job = upload(stub, b'Department Name,Number of Sales\n"cr\rinside",1\n"lf\ninside",2\n'
+                       b'"a ""quote""",3\n"semi,colon",4\n')
+    with open(job.output_path, encoding="utf-8", newline="") as handle:
+        assert handle.read() == ('Department Name,Total Number of Sales\n"a ""quote""",3\n'
+                                 '"cr\rinside",1\n"lf\ninside",2\n"semi,colon",4\n')

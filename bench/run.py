@@ -1,0 +1,213 @@
+"""One run, one process tree: bare transport, the project end to end (8 KB and 1 MB messages),
+the desktop path, and DuckDB on the same files; prints seconds, MB/s, ratios and server peaks.
+
+    pip install -r bench/requirements.txt
+    python bench/run.py            # 100 MB and 1 GB files, about 3 minutes
+    python bench/run.py --quick    # 20 MB and 200 MB files
+
+Each upload to the project runs against a fresh `python main.py serve` process, so that its
+peak memory (VmHWM) is that upload's. Repeated runs alternate transport and project so that both
+see the same machine; the table shows medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.generate import generate  # noqa: E402
+from salesapi import sales_pb2_grpc  # noqa: E402
+from salesapi.client import file_chunks, open_channel  # noqa: E402
+
+KB8 = 8192
+MB1 = 1 << 20
+
+
+@dataclass
+class Measurement:
+    name: str
+    path: Path
+    message: int | None
+    seconds: float
+    peak_mib: float | None = None
+    note: str = ""
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.path.stat().st_size / 1e6 / self.seconds
+
+
+class ServerProcess:
+    """A server in a child process; its address is read from the line it prints."""
+
+    def __init__(self, command: list[str], env: dict | None = None) -> None:
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                        text=True, cwd=ROOT, env={**os.environ, **(env or {})})
+        line = self.process.stdout.readline()
+        if "listening on" not in line:
+            self.process.kill()
+            raise RuntimeError(f"server did not start: {line!r}")
+        self.address = line.split("listening on ")[1].split()[0]
+
+    def peak_mib(self) -> float:
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+        return kib / 1024
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        self.process.stdout.close()
+
+
+def upload(address: str, path: Path, message: int):
+    """Streams path as the command-line client does; returns (seconds, reply)."""
+    with open_channel(address) as channel:
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        started = time.perf_counter()
+        reply = stub.UploadCSV(file_chunks(path, message), timeout=1800)
+        return time.perf_counter() - started, reply
+
+
+def project_upload(path: Path, message: int, storage: Path) -> tuple[Measurement, object]:
+    server = ServerProcess([sys.executable, "main.py", "serve", "--port", "0",
+                            "--storage-dir", str(storage), "--log-level", "WARNING"])
+    try:
+        seconds, job = upload(server.address, path, message)
+        peak = server.peak_mib()
+    finally:
+        server.stop()
+    if job.state != 2:
+        raise RuntimeError(f"upload of {path} ended {job.state}: {job.error}")
+    return Measurement("project", path, message, seconds, peak), job
+
+
+def duckdb_group_by(path: Path) -> tuple[float, dict[str, int]]:
+    import duckdb
+
+    started = time.perf_counter()
+    rows = duckdb.sql(f"SELECT \"Department Name\", SUM(\"Number of Sales\") "
+                      f"FROM read_csv('{path}') GROUP BY 1").fetchall()
+    return time.perf_counter() - started, {name: int(total) for name, total in rows}
+
+
+def desktop_upload(path: Path) -> dict:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "desktop_run.py"), str(path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=1800,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"desktop run failed: {done.stdout} {done.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def ensure(path: Path, size_mb: float, departments: int) -> Path:
+    if not path.exists() or abs(path.stat().st_size - size_mb * 1e6) > 1e6:
+        print(f"generating {path.name} ...", file=sys.stderr, flush=True)
+        generate(path, int(size_mb * 1_000_000), departments)
+    with open(path, "rb") as handle:  # into the page cache, for everyone alike
+        while handle.read(1 << 24):
+            pass
+    return path
+
+
+def median_of(runs: list[Measurement]) -> Measurement:
+    ordered = sorted(runs, key=lambda m: m.seconds)
+    return ordered[len(ordered) // 2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="20 MB and 200 MB instead of 100 MB and 1 GB")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per 100 MB figure (median)")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
+    args = parser.parse_args(argv)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    medium, large = (20, 200) if args.quick else (100, 1000)
+    small_file = ensure(args.data_dir / "sales_10mb.csv", 10, 20)
+    medium_file = ensure(args.data_dir / f"sales_{medium}mb.csv", medium, 20)
+    many_file = ensure(args.data_dir / f"sales_{medium}mb_1m_departments.csv", medium, 1_000_000)
+    large_file = ensure(args.data_dir / f"sales_{large}mb.csv", large, 20)
+
+    rows: list[tuple[str, Measurement]] = []
+    storage = Path(tempfile.mkdtemp(prefix="bench-storage-"))
+    transport = ServerProcess([sys.executable, str(ROOT / "bench" / "transport_server.py")])
+    try:
+        # Target 1 and 5: 8 KB messages, transport and project alternating.
+        bare, project, desktop = [], [], []
+        for _ in range(args.repeats):
+            seconds, _reply = upload(transport.address, medium_file, KB8)
+            bare.append(Measurement("transport", medium_file, KB8, seconds))
+            project.append(project_upload(medium_file, KB8, storage)[0])
+        bare_8k, project_8k = median_of(bare), median_of(project)
+        rows += [("bare transport", bare_8k), ("project end to end", project_8k)]
+        for _ in range(max(1, args.repeats // 2)):
+            outcome = desktop_upload(medium_file)
+            desktop.append(Measurement("desktop", medium_file, KB8, outcome["seconds"],
+                                       note=f"event loop: {outcome['ticks']} ticks of 10 ms, "
+                                            f"longest gap {outcome['longest_gap_ms']} ms"))
+        desktop_8k = median_of(desktop)
+        rows.append(("desktop window (embedded server)", desktop_8k))
+
+        # Target 4: a million departments against twenty, same size, same messages.
+        many = project_upload(many_file, KB8, storage)[0]
+        many.note = "~1,000,000 departments"
+        rows.append(("project, many departments", many))
+
+        # Target 2 and 3: 1 MB messages on the large file, DuckDB on the same file.
+        seconds, _reply = upload(transport.address, large_file, MB1)
+        rows.append(("bare transport", Measurement("transport", large_file, MB1, seconds)))
+        small_1m, _job = project_upload(small_file, MB1, storage)
+        rows.append(("project end to end", small_1m))
+        large_1m, large_job = project_upload(large_file, MB1, storage)
+        rows.append(("project end to end", large_1m))
+        duck_seconds, duck_totals = duckdb_group_by(large_file)
+        duck = Measurement("duckdb", large_file, None, duck_seconds, note="local file, GROUP BY")
+        rows.append(("DuckDB read_csv + GROUP BY", duck))
+        agree = duck_totals == {d.department: d.total_sales for d in large_job.departments}
+    finally:
+        transport.stop()
+
+    print("\n| what | file | message | seconds | MB/s | server peak MiB | note |")
+    print("| --- | --- | --- | ---: | ---: | ---: | --- |")
+    for label, m in rows:
+        message = {KB8: "8 KB", MB1: "1 MB", None: "-"}.get(m.message, str(m.message))
+        peak = f"{m.peak_mib:.0f}" if m.peak_mib is not None else "-"
+        print(f"| {label} | {m.path.name} | {message} | {m.seconds:.2f} | {m.mb_per_s:.0f} | "
+              f"{peak} | {m.note} |")
+    print()
+    checks = [
+        ("1. 8 KB end to end / bare transport", project_8k.mb_per_s / bare_8k.mb_per_s, ">= 0.85"),
+        ("2. 1 MB end to end / DuckDB, large file", large_1m.mb_per_s / duck.mb_per_s, ">= 0.5"),
+        ("3a. server peak, large upload (MiB)", large_1m.peak_mib, "<= 300"),
+        ("3b. peak large / peak 10 MB upload", large_1m.peak_mib / small_1m.peak_mib, "<= 1.25"),
+        ("4. ~1M departments time / 20 departments time", many.seconds / project_8k.seconds,
+         "<= 2"),
+        ("5. desktop / bare transport, 8 KB", desktop_8k.mb_per_s / bare_8k.mb_per_s, ">= 0.7"),
+    ]
+    print("| target | measured | goal | met |")
+    print("| --- | ---: | --- | --- |")
+    for name, value, goal in checks:
+        operator, bound = goal.split()
+        met = value >= float(bound) if operator == ">=" else value <= float(bound)
+        print(f"| {name} | {value:.2f} | {goal} | {'yes' if met else 'NO'} |")
+    print(f"\nDuckDB and the project agree on every total of {large_file.name}: "
+          f"{'yes' if agree else 'NO'}")
+    print(f"Machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
