@@ -32,8 +32,8 @@ MAX_SAMPLES = 100
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 # Bytes aggregated at a time: large enough that the columnar path's per-call cost vanishes,
-# small enough that memory stays flat (a block being filled, one queued, one being parsed).
-DEFAULT_BLOCK_SIZE = 8 << 20
+# small enough that memory stays flat (one block being filled while the worker parses another).
+DEFAULT_BLOCK_SIZE = 4 << 20
 # A header line longer than this with no line break is not a CSV header.
 MAX_HEADER_BYTES = 1 << 20
 # White space trimmed around names and numbers: ASCII only, so that trimming means the same
@@ -44,6 +44,7 @@ _LINE_END = ("\n", "\r")
 _EOL = re.compile(rb"\r\n|\r|\n")
 # When a block cannot take the columnar path, it is retried in pieces of about this size.
 _PIECE_BYTES = 256 * 1024
+_UTF8_SLICE = 1 << 20
 # Bytes looked at before deciding the encoding, so that the decision and the messages about
 # binary files do not depend on how the upload was chunked.
 _SNIFF_BYTES = 512
@@ -279,8 +280,8 @@ class Aggregator:
             self._stop_worker()
         if self._error is not None:
             raise self._error
-        self._process(bytes(self._buffer), final=True)
-        self._buffer.clear()
+        self._process(self._buffer, final=True)
+        self._buffer = bytearray()
         if self._valid_utf8 and self._utf16 is None:
             try:
                 self._utf8_check.decode(b"", final=True)
@@ -409,8 +410,12 @@ class Aggregator:
         self._bytes_seen += len(data)
         self._buffer += data
         if len(self._buffer) >= self._block_size:
-            block = bytes(self._buffer)
-            self._buffer.clear()
+            # Hand the buffer itself over, cut after its last line end: no copy of the block.
+            block = self._buffer
+            cut = block.rfind(b"\n") + 1
+            self._buffer = bytearray(block[cut:]) if cut else bytearray()
+            if cut:
+                del block[cut:]
             self._submit(block)
 
     # -- blocks --------------------------------------------------------------------------------
@@ -423,9 +428,11 @@ class Aggregator:
             self._queue = queue.Queue(maxsize=1)
             self._worker = threading.Thread(target=self._work, name="aggregator", daemon=True)
             self._worker.start()
-        self._queue.put(block)  # waits while the worker is a block behind: memory stays flat
+        # Wait until the worker has finished the previous block: two blocks live at most.
+        self._queue.join()
         if self._error is not None:
             raise self._error
+        self._queue.put(block)
 
     def _work(self) -> None:
         while (block := self._queue.get()) is not None:
@@ -434,6 +441,8 @@ class Aggregator:
                     self._process(block, final=False)
                 except BaseException as exc:  # handed to the feeding thread
                     self._error = exc
+            del block
+            self._queue.task_done()
 
     def _stop_worker(self) -> None:
         if self._worker is not None:
@@ -444,10 +453,14 @@ class Aggregator:
     def _process(self, block: bytes, final: bool) -> None:
         """Aggregates every whole row in pending + block; keeps an unfinished one as pending."""
         if self._valid_utf8 and self._utf16 is None:
-            try:
-                self._utf8_check.decode(block)
+            view = memoryview(block)
+            try:  # in slices: the decoded text is thrown away, so keep it small
+                for start in range(0, len(block), _UTF8_SLICE):
+                    self._utf8_check.decode(view[start:start + _UTF8_SLICE])
             except UnicodeDecodeError:
                 self._valid_utf8 = False
+            finally:
+                view.release()
         data = self._pending + block if self._pending else block
         self._pending = b""
         if self._columns is None:
@@ -553,13 +566,14 @@ class Aggregator:
                 best = (delimiter, names)
         return best
 
-    def _columnar_block(self, block: bytes) -> bool:
+    def _columnar_block(self, block: bytes | bytearray) -> bool:
         """Aggregates a block of plain rows with Arrow; False (nothing changed) if any row needs
         the exact path: a row of another width, an empty or padded-out name, a value that is
         not a plain whole number, or sums that could leave 64 bits."""
         department, sales, read_options, parse_options, convert_options = self._arrow_options
         try:
-            table = pyarrow.csv.read_csv(io.BytesIO(block), read_options=read_options,
+            table = pyarrow.csv.read_csv(pyarrow.BufferReader(pyarrow.py_buffer(block)),
+                                         read_options=read_options,
                                          parse_options=parse_options,
                                          convert_options=convert_options)
         except pyarrow.ArrowInvalid:
