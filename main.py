@@ -26,8 +26,11 @@ def _env_int(name: str, default: int) -> int:
 def _server_config(args: argparse.Namespace):
     from server.app import ServerConfig
     from server.jobs import Limits
+    from server.security import load_tls
 
     return ServerConfig(
+        tls=load_tls(getattr(args, "tls_cert", None), getattr(args, "tls_key", None)),
+        token=getattr(args, "serve_token", None) or None,
         storage_dir=Path(args.storage_dir),
         output_dir=Path(args.output_dir) if args.output_dir else None,
         limits=Limits(max_upload_bytes=args.max_upload_bytes,
@@ -52,14 +55,23 @@ def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
                         help="uploads served at once (env MAX_CONCURRENT_UPLOADS; default 8)")
 
 
+def _add_client_security_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token", default=os.environ.get("SALES_TOKEN"),
+                        help="access token the server asks for (env SALES_TOKEN)")
+    parser.add_argument("--ca-cert", help="PEM certificate to trust: connect with TLS")
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Runs the headless server."""
     from server.job_store import StoreError
+    from server.security import SecurityError, check_exposure
     from server.serve import serve
 
     try:
-        return serve(args.host, args.port, _server_config(args))
-    except (StoreError, RuntimeError) as exc:
+        config = _server_config(args)
+        check_exposure(args.host, config.tls, args.insecure)
+        return serve(args.host, args.port, config)
+    except (StoreError, RuntimeError, SecurityError) as exc:
         print(exc, file=sys.stderr)
         return 1
 
@@ -69,7 +81,7 @@ def run_upload(args: argparse.Namespace) -> int:
     from salesapi.upload_command import upload
 
     return upload(Path(args.file), args.server, args.chunk_size,
-                  None if args.all else args.max_rows)
+                  None if args.all else args.max_rows, token=args.token, ca_cert=args.ca_cert)
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -95,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("file", nargs="?", help="a CSV file to select at start")
     gui.add_argument("--server", help="use a running server at HOST:PORT instead of starting one")
     _add_storage_flags(gui)
+    _add_client_security_flags(gui)
     gui.set_defaults(func=run_gui)
 
     serve = commands.add_parser("serve", parents=[common], help="run the gRPC server headless")
@@ -103,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=_env_int("GRPC_PORT", DEFAULT_PORT),
                        help=f"port to bind, 0 for any free one (env GRPC_PORT; default {DEFAULT_PORT})")
     _add_storage_flags(serve)
+    serve.add_argument("--tls-cert", help="PEM certificate chain: serve TLS")
+    serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow plaintext on a non-loopback --host (a trusted network only)")
+    serve.add_argument("--token", dest="serve_token", default=os.environ.get("SALES_TOKEN"),
+                       help="require this token from every client (env SALES_TOKEN)")
     serve.set_defaults(func=run_serve)
 
     upload = commands.add_parser("upload", parents=[common], help="upload a CSV to a running server")
@@ -114,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--max-rows", type=int, default=100,
                         help="departments to print (default 100; the file has all)")
     upload.add_argument("--all", action="store_true", help="print every department")
+    _add_client_security_flags(upload)
     upload.set_defaults(func=run_upload)
     return parser
 

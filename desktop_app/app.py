@@ -27,7 +27,12 @@ def run_window(args: argparse.Namespace, server_config=None) -> int:
                                  f"The built-in server could not start.\n\n{exc}")
             return 1
         address = server.address
-    window = MainWindow(address, server)
+    try:
+        window = MainWindow(address, server, token=args.token, ca_cert=args.ca_cert)
+    except OSError as exc:
+        QMessageBox.critical(None, "Sales CSV Processor",
+                             f"Cannot read the CA certificate {args.ca_cert}: {exc.strerror or exc}.")
+        return 1
     if args.file:
         window.select_file(args.file)
     window.show()

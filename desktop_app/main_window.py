@@ -40,12 +40,13 @@ class MainWindow(QMainWindow):
     health_checked = Signal(bool)
 
     def __init__(self, address: str, server: EmbeddedServer | None = None,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, token: str | None = None,
+                 ca_cert: str | None = None) -> None:
         super().__init__()
         self.address = address
         self._server = server
         self._chunk_size = chunk_size
-        self._channel = open_channel(address)
+        self._channel = open_channel(address, token, ca_cert)
         self._stub = sales_pb2_grpc.SalesServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._api = ApiClient(address, self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 from pathlib import Path
 from typing import Callable, Iterator
@@ -15,9 +16,50 @@ DEFAULT_CHUNK_SIZE = 8192
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1)]
 
 
-def open_channel(address: str) -> grpc.Channel:
-    """An insecure channel to a server at HOST:PORT."""
-    return grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+def open_channel(address: str, token: str | None = None,
+                 ca_cert: str | os.PathLike | None = None) -> grpc.Channel:
+    """A channel to a server at HOST:PORT: TLS when ca_cert (a PEM file) is given, and every call
+    carrying `authorization: Bearer <token>` when token is given."""
+    if ca_cert:
+        credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_cert).read_bytes())
+        channel = grpc.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
+    else:
+        channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+    if token:
+        channel = grpc.intercept_channel(channel, _BearerToken(token))
+    return channel
+
+
+class _CallDetails(
+        collections.namedtuple("_CallDetails", ("method", "timeout", "metadata", "credentials",
+                                                "wait_for_ready", "compression")),
+        grpc.ClientCallDetails):
+    pass
+
+
+class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInterceptor,
+                   grpc.UnaryStreamClientInterceptor, grpc.StreamStreamClientInterceptor):
+    """Adds the token to every call's metadata."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: grpc.ClientCallDetails) -> _CallDetails:
+        metadata = list(details.metadata or ()) + [self._header]
+        return _CallDetails(details.method, details.timeout, metadata, details.credentials,
+                            details.wait_for_ready, details.compression)
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation, details, request_iterator):
+        return continuation(self._details(details), request_iterator)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return continuation(self._details(details), request)
+
+    def intercept_stream_stream(self, continuation, details, request_iterator):
+        return continuation(self._details(details), request_iterator)
 
 
 def file_chunks(
@@ -49,9 +91,6 @@ def describe_rpc_error(error: grpc.RpcError, address: str) -> str:
     """A sentence for the user about a failed call; never a traceback."""
     code = error.code() if hasattr(error, "code") else None
     details = error.details() if hasattr(error, "details") else ""
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return (f"Cannot reach the server at {address}. Check that it is running and that the "
-                "address is right.")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"The server at {address} did not answer in time."
     if code == grpc.StatusCode.CANCELLED:
@@ -59,6 +98,14 @@ def describe_rpc_error(error: grpc.RpcError, address: str) -> str:
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
                 grpc.StatusCode.NOT_FOUND) and details:
         return details
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return (f"The server at {address} did not accept the access token. Check --token or "
+                "SALES_TOKEN.")
+    if code == grpc.StatusCode.UNAVAILABLE and "ssl" in (details or "").lower():
+        return f"A secure connection to {address} could not be made: {details}"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return (f"Cannot reach the server at {address}. Check that it is running and that the "
+                "address is right.")
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return f"The server at {address} is not a Sales CSV Processor server."
     name = code.name if code is not None else "UNKNOWN"

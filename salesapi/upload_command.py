@@ -21,7 +21,8 @@ _STATE_NAMES = {
 
 
 def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
-           out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+           out: TextIO = sys.stdout, err: TextIO = sys.stderr, token: str | None = None,
+           ca_cert: str | None = None) -> int:
     """Uploads path and prints the outcome; returns the process exit code."""
     try:
         size = path.stat().st_size
@@ -35,7 +36,12 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
         return 2
     progress = _Progress(size, err) if err.isatty() else None
     started = time.monotonic()
-    with open_channel(address) as channel:
+    try:
+        channel = open_channel(address, token, ca_cert)
+    except OSError as exc:
+        print(f"Cannot read the CA certificate {ca_cert}: {exc.strerror or exc}.", file=err)
+        return 2
+    with channel:
         stub = sales_pb2_grpc.SalesServiceStub(channel)
         try:
             job = stub.UploadCSV(file_chunks(path, chunk_size, progress and progress.update),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 from salesapi import sales_pb2, sales_pb2_grpc
 from server.job_store import JobStore
 from server.jobs import JobManager, Limits
+from server.security import TlsFiles, TokenInterceptor
 from server.servicer import SalesServicer
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ class ServerConfig:
     storage_dir: Path = Path("storage")
     output_dir: Path | None = None  # default: storage_dir / "processed"
     limits: Limits = field(default_factory=Limits)
+    tls: TlsFiles | None = None  # serve TLS instead of plaintext
+    token: str | None = None  # every call but health must carry `authorization: Bearer <token>`
 
     @property
     def resolved_output_dir(self) -> Path:
@@ -92,6 +94,7 @@ def create_server(address: str, config: ServerConfig | None = None) -> tuple[Sal
                 ("grpc.max_send_message_length", -1),
                 ("grpc.so_reuseport", 0),
             ],
+            interceptors=[TokenInterceptor(config.token)] if config.token else None,
         )
         sales_pb2_grpc.add_SalesServiceServicer_to_server(servicer, grpc_server)
         health_servicer = health.HealthServicer()
@@ -101,7 +104,10 @@ def create_server(address: str, config: ServerConfig | None = None) -> tuple[Sal
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server)
         try:
-            port = grpc_server.add_insecure_port(address)
+            if config.tls is not None:
+                port = grpc_server.add_secure_port(address, config.tls.server_credentials())
+            else:
+                port = grpc_server.add_insecure_port(address)
         except RuntimeError:
             port = 0
         if port == 0:

@@ -44,8 +44,10 @@ def serve(host: str, port: int, config: ServerConfig, grace: float = 5.0) -> int
     try:
         server.start()
         # The line tools and tests wait for: the address really listened on.
-        print(f"Sales CSV server listening on {host}:{bound} "
-              f"(output: {config.resolved_output_dir})", flush=True)
+        protection = ("TLS" if config.tls else "plaintext") + (", token required" if config.token
+                                                                else "")
+        print(f"Sales CSV server listening on {host}:{bound} ({protection}; "
+              f"output: {config.resolved_output_dir})", flush=True)
         stop.wait()
     finally:
         server.stop()

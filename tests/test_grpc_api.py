@@ -224,7 +224,12 @@ def _is_loopback(ip: str) -> bool:
 def test_serve_stops_cleanly_on_sigterm(serve_process):
     serve = serve_process()
     serve.process.send_signal(signal.SIGTERM)
-    assert serve.process.wait(timeout=30) == 0
+    try:
+        code = serve.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        serve.process.kill()
+        pytest.fail(f"serve did not stop on SIGTERM; its log:\n{serve.process.stderr.read()}")
+    assert code == 0
 
 
 def test_health_and_reflection(running_server, channel):
