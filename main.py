@@ -35,7 +35,8 @@ def _server_config(args: argparse.Namespace):
         output_dir=Path(args.output_dir) if args.output_dir else None,
         limits=Limits(max_upload_bytes=args.max_upload_bytes,
                       max_departments=args.max_departments,
-                      max_concurrent_uploads=args.max_concurrent_uploads),
+                      max_concurrent_uploads=args.max_concurrent_uploads,
+                      max_field_bytes=args.max_field_bytes),
     )
 
 
@@ -53,6 +54,9 @@ def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-concurrent-uploads", type=int,
                         default=_env_int("MAX_CONCURRENT_UPLOADS", 8),
                         help="uploads served at once (env MAX_CONCURRENT_UPLOADS; default 8)")
+    parser.add_argument("--max-field-bytes", type=int,
+                        default=_env_int("MAX_FIELD_BYTES", 1 << 20),
+                        help="longest row or field (env MAX_FIELD_BYTES; default 1 MiB)")
 
 
 def _add_client_security_flags(parser: argparse.ArgumentParser) -> None:

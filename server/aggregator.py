@@ -45,6 +45,9 @@ _EOL = re.compile(rb"\r\n|\r|\n")
 # When a block cannot take the columnar path, it is retried in pieces of about this size.
 _PIECE_BYTES = 256 * 1024
 _UTF8_SLICE = 1 << 20
+DEFAULT_MAX_FIELD_BYTES = 1 << 20
+# Field sizes are bounded by max_field_bytes below, not by the csv module's own global limit.
+csv.field_size_limit(1 << 30)
 # Bytes looked at before deciding the encoding, so that the decision and the messages about
 # binary files do not depend on how the upload was chunked.
 _SNIFF_BYTES = 512
@@ -129,6 +132,26 @@ _PADDED = "^[ \t\r\n\v\f]|[ \t\r\n\v\f]$"
 _PADDING = "^[ \t\r\n\v\f]+|[ \t\r\n\v\f]+$"
 
 
+def _record_length(lines: list[str]) -> int:
+    """A record's length in bytes, without its final line end."""
+    return sum(len(line) for line in lines) - len(lines[-1]) + len(lines[-1].rstrip("\r\n"))
+
+
+def _longest_line(block: bytes | bytearray) -> int:
+    """An upper bound of the longest row in a block without quotes (a lone CR counts as part of
+    its line), computed in Arrow."""
+    lines = pyarrow.compute.split_pattern(pyarrow.scalar(bytes(block), pyarrow.binary()), "\n")
+    return pyarrow.compute.max(pyarrow.compute.binary_length(lines.values)).as_py() or 0
+
+
+def _size_text(count: int) -> str:
+    if count >= 1 << 20 and count % (1 << 20) == 0:
+        return f"{count >> 20:,} MiB"
+    if count >= 1 << 10 and count % (1 << 10) == 0:
+        return f"{count >> 10:,} KiB"
+    return f"{count:,} bytes"
+
+
 def _group(table: pyarrow.Table) -> pyarrow.Table:
     """Sums v per k."""
     grouped = table.group_by("k").aggregate([("v", "sum")])
@@ -180,6 +203,7 @@ class Aggregator:
         self,
         *,
         max_departments: int = 5_000_000,
+        max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
         rejected_out: BinaryIO | None = None,
         block_size: int = DEFAULT_BLOCK_SIZE,
         threaded: bool = False,
@@ -189,6 +213,9 @@ class Aggregator:
         in the file's own encoding (see Result.encoding). columnar=False keeps every block on
         the exact path (for comparison)."""
         self._max_departments = max_departments
+        self._max_field_bytes = max_field_bytes
+        self._since_line_end = 0  # bytes fed since the last CR or LF
+        self._seen_line_end = False
         self._block_size = block_size
         self._rejected_out = rejected_out
         self._rejected_writer = None
@@ -363,6 +390,10 @@ class Aggregator:
         if merged.num_rows > self._max_departments:
             raise self._too_many_departments()
 
+    def _row_too_long(self) -> LimitExceeded:
+        return LimitExceeded(f"The file has a row longer than {_size_text(self._max_field_bytes)}, "
+                             "the longest this server accepts. Is a quote left open?")
+
     def _too_many_departments(self) -> LimitExceeded:
         return LimitExceeded(f"The file has more than {self._max_departments:,} different "
                              "departments, the most this server accepts.")
@@ -408,6 +439,15 @@ class Aggregator:
             first = data if self._bytes_seen == 0 else b""
             raise InputError(_binary_message(first, self._bytes_seen + nul))
         self._bytes_seen += len(data)
+        last_end = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if last_end < 0:
+            self._since_line_end += len(data)
+        else:
+            self._since_line_end = len(data) - last_end - 1
+            self._seen_line_end = True
+        # Before the first line end, the header's own check says it better.
+        if self._since_line_end > self._max_field_bytes and self._seen_line_end:
+            raise self._row_too_long()
         self._buffer += data
         if len(self._buffer) >= self._block_size:
             # Hand the buffer itself over, cut after its last line end: no copy of the block.
@@ -473,6 +513,8 @@ class Aggregator:
                 self._columnar_or_exact(data[:cut] if cut < len(data) else data,
                                         final and cut == len(data))
                 self._pending = data[cut:]
+                if len(self._pending) > self._max_field_bytes:
+                    raise self._row_too_long()
                 return
         self.exact_blocks += 1
         self._exact_block(data, final)
@@ -571,6 +613,8 @@ class Aggregator:
         the exact path: a row of another width, an empty or padded-out name, a value that is
         not a plain whole number, or sums that could leave 64 bits."""
         department, sales, read_options, parse_options, convert_options = self._arrow_options
+        if len(block) > self._max_field_bytes and _longest_line(block) > self._max_field_bytes:
+            return False  # the exact path measures rows exactly and refuses the long one
         try:
             table = pyarrow.csv.read_csv(pyarrow.BufferReader(pyarrow.py_buffer(block)),
                                          read_options=read_options,
@@ -615,6 +659,8 @@ class Aggregator:
             if not last.endswith(_LINE_END) or last.endswith("\r"):
                 self._pending = lines.pop().encode("latin-1")
         self._read_rows(lines, final)
+        if len(self._pending) > self._max_field_bytes:  # a quoted field that goes on and on
+            raise self._row_too_long()
 
     def _read_rows(self, lines: list[str], final: bool) -> None:
         count = len(lines)
@@ -648,6 +694,10 @@ class Aggregator:
                 self._reject(base + row_start, self._quoting_reason(message),
                              lines[row_start:position])
                 continue
+            # Cheap test first (one line, terminator included), exact length only when close.
+            if len(lines[row_start]) > self._max_field_bytes or position - row_start > 1:
+                if _record_length(lines[row_start:position]) > self._max_field_bytes:
+                    raise self._row_too_long()
             if len(row) < needed:
                 if row and any(cell.strip(_WS) for cell in row):
                     self._reject(base + row_start,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import threading
@@ -11,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from server.aggregator import Aggregator, LimitExceeded
+from server.aggregator import DEFAULT_MAX_FIELD_BYTES, Aggregator, LimitExceeded
 from server.job_store import JobRecord, JobState, JobStore, remove_quietly
 from server.output_files import publish_rejected, temporary_path, write_totals
 
@@ -29,6 +30,21 @@ class Limits:
     max_upload_bytes: int = 10 * 1024**3
     max_departments: int = 5_000_000
     max_concurrent_uploads: int = 8
+    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES
+
+
+class OutputError(Exception):
+    """The job's files cannot be written; the message is a plain sentence."""
+
+
+def cannot_write_message(error: OSError) -> str:
+    """A sentence for a file the server could not write."""
+    reason = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+        reason = "the disk is full"
+    elif error.errno == errno.EFBIG:
+        reason = "the file grew past the size this server may write"
+    return f"The server could not write the output file ({reason}). Nothing was kept."
 
 
 def is_job_id(text: str) -> bool:
@@ -53,11 +69,19 @@ class UploadJob:
         self.output_path = manager.output_dir / f"{record.job_id}.csv"
         self.rejected_path = manager.output_dir / f"{record.job_id}.rejected.csv"
         self._raw_rejected_path = manager.output_dir / f".{record.job_id}.rejected.raw.tmp"
-        self._raw_rejected = open(self._raw_rejected_path, "wb")
-        self._aggregator = Aggregator(max_departments=manager.limits.max_departments,
-                                      rejected_out=self._raw_rejected, threaded=True)
         self.bytes_received = 0
         self._ended = False
+        self._raw_rejected = None
+        self._aggregator = None
+        try:
+            self._raw_rejected = open(self._raw_rejected_path, "wb")
+        except OSError as exc:
+            message = cannot_write_message(exc)
+            self.fail(message)
+            raise OutputError(message) from exc
+        self._aggregator = Aggregator(max_departments=manager.limits.max_departments,
+                                      max_field_bytes=manager.limits.max_field_bytes,
+                                      rejected_out=self._raw_rejected, threaded=True)
 
     @property
     def job_id(self) -> str:
@@ -80,6 +104,8 @@ class UploadJob:
 
     def snapshot(self) -> JobRecord:
         """The job as it stands while running."""
+        if self._aggregator is None:
+            return replace(self.record, bytes_received=self.bytes_received)
         return replace(self.record, bytes_received=self.bytes_received,
                        rows_processed=self._aggregator.rows_processed,
                        rows_rejected=self._aggregator.rows_rejected,
@@ -125,8 +151,10 @@ class UploadJob:
         return self._end(replace(self.snapshot(), state=JobState.CANCELLED, error=message))
 
     def _remove_files(self) -> None:
-        self._aggregator.close()
-        self._raw_rejected.close()
+        if self._aggregator is not None:
+            self._aggregator.close()
+        if self._raw_rejected is not None:
+            self._raw_rejected.close()
         self._manager.remove_job_files(self.job_id)
 
     def _end(self, record: JobRecord) -> JobRecord:
@@ -148,7 +176,8 @@ class JobManager:
         self.output_dir = output_dir
         self.limits = limits
         self._running: dict[str, UploadJob] = {}
-        self._mutex = threading.Lock()
+        # Re-entrant: a job that fails while being started reports its end under this lock.
+        self._mutex = threading.RLock()
         self._idle = threading.Condition(self._mutex)
         output_dir.mkdir(parents=True, exist_ok=True)
         for record in store.mark_interrupted(time.time()):
@@ -165,7 +194,7 @@ class JobManager:
             record = JobRecord(job_id=uuid.uuid4().hex, state=JobState.RUNNING,
                                created_at=time.time())
             self.store.add(record)
-            job = UploadJob(self, record)
+            job = UploadJob(self, record)  # OutputError: recorded FAILED, never running
             self._running[job.job_id] = job
         return job
 

@@ -33,6 +33,8 @@ def limit_malloc_arenas(count: int = 2) -> None:
 def serve(host: str, port: int, config: ServerConfig, grace: float = 5.0) -> int:
     """Serves until a stop signal; returns the exit code. Raises StoreError, RuntimeError."""
     limit_malloc_arenas()
+    # Past a file-size limit, a write should fail with EFBIG (one job FAILED), not kill us.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     server, bound = create_server(f"{host}:{port}", config)
     stop = threading.Event()
 

@@ -9,7 +9,7 @@ import grpc
 from salesapi import sales_pb2, sales_pb2_grpc
 from server.aggregator import InputError, LimitExceeded
 from server.job_store import JobRecord
-from server.jobs import JobManager, is_job_id
+from server.jobs import JobManager, OutputError, cannot_write_message, is_job_id
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,8 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             job = self._jobs.start_upload()
         except LimitExceeded as exc:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except OutputError as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         context.send_initial_metadata((("job-id", job.job_id),))
         log.info("job %s started", job.job_id)
         code = message = None
@@ -107,9 +109,9 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         except LimitExceeded as exc:
             record, code, message = job.fail(str(exc)), grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
         except OSError as exc:
-            log.exception("job %s: cannot write its files", job.job_id)
-            message = f"The server could not write the output file ({exc.strerror or exc})."
-            record, code = job.fail(message), grpc.StatusCode.INTERNAL
+            log.error("job %s: cannot write its files: %s", job.job_id, exc)
+            message = cannot_write_message(exc)
+            record, code = job.fail(message), grpc.StatusCode.UNAVAILABLE
         except Exception:
             log.exception("job %s failed unexpectedly", job.job_id)
             message = "The server hit an internal error while processing the file."

@@ -243,7 +243,9 @@ def test_unclosed_quote_is_one_bad_row():
      "64 bits)."),
     (b"x" * (2 << 20), "The first line of the file is longer than 1 MiB with no line break, so "
      "it is not a CSV header row."),
-])
+], ids=["empty", "blank lines", "header only", "header and empty rows", "one column missing",
+        "both columns missing", "xlsx", "png", "utf-16 without bom", "broken utf-16",
+        "total overflow", "negative total overflow", "2 MB first line"])
 def test_whole_file_failures(data, message):
     for chunk in (None, 1, 7, 8192):
         if chunk == 1 and len(data) > 100_000:
@@ -269,3 +271,17 @@ def test_never_holds_the_file():
         aggregator.feed(row)
         assert len(aggregator._buffer) + len(aggregator._pending) < 64 * 1024 + len(row)
     assert aggregator.finish().totals == [("Toys", 2_000_000)]
+
+
+@pytest.mark.parametrize("data", [
+    b"Department Name,Number of Sales\nT,1\n" + b"x" * 3000 + b",1\n",
+    b"Department Name,Number of Sales\nT,1\n\"" + b"y\n" * 1500 + b"\",1\n",
+], ids=["long line", "long quoted field over many lines"])
+def test_rows_longer_than_the_field_limit(data):
+    for chunk in (None, 7, 1000):
+        with pytest.raises(LimitExceeded) as info:
+            aggregate(data, chunk, 1000, max_field_bytes=2048)
+        assert str(info.value) == ("The file has a row longer than 2 KiB, the longest this server "
+                                   "accepts. Is a quote left open?")
+    assert aggregate(data.replace(b"x" * 3000, b"x" * 10).replace(b"y\n" * 1500, b"y\n"),
+                     max_field_bytes=2048).rows_processed == 2

@@ -265,7 +265,8 @@ def test_concurrency_limit_refuses_at_once(start_server):
 
 
 def test_size_and_department_limits(start_server):
-    running = start_server(limits=Limits(max_upload_bytes=1000, max_departments=3))
+    running = start_server(limits=Limits(max_upload_bytes=1000, max_departments=3,
+                                         max_field_bytes=200))
     with open_channel(running.address) as channel:
         stub = sales_pb2_grpc.SalesServiceStub(channel)
         error = rpc_error(upload, stub, SALES * 20, 100)
@@ -274,8 +275,12 @@ def test_size_and_department_limits(start_server):
         error = rpc_error(upload, stub, b"Department Name,Number of Sales\na,1\nb,1\nc,1\nd,1\n")
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "more than 3 different departments" in error.details()
+        error = rpc_error(upload, stub, b"Department Name,Number of Sales\n" + b"x" * 300 + b",1\n")
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error.details() == ("The file has a row longer than 200 bytes, the longest this "
+                                   "server accepts. Is a quote left open?")
         states = [j.state for j in stub.ListJobs(sales_pb2.ListJobsRequest()).jobs]
-        assert states == [sales_pb2.JOB_STATE_FAILED] * 2
+        assert states == [sales_pb2.JOB_STATE_FAILED] * 3
         assert list(running.output_dir.iterdir()) == []
         assert upload(stub, SALES).state == sales_pb2.JOB_STATE_COMPLETED
 
