@@ -81,7 +81,7 @@ def create_server(address: str, config: ServerConfig | None = None) -> tuple[Sal
     port. Raises StoreError if the history cannot be opened, RuntimeError if the address
     cannot be bound."""
     config = config or ServerConfig()
-    store = JobStore(config.storage_dir)
+    store = JobStore(config.storage_dir)  # StoreError: damaged, locked or in use
     try:
         jobs = JobManager(store, config.resolved_output_dir, config.limits)
         servicer = SalesServicer(jobs)

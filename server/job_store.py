@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import fcntl
+import logging
 from array import array
 import json
 import os
@@ -11,6 +12,8 @@ import sqlite3
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 DATABASE_NAME = "jobs.sqlite3"
 LOCK_NAME = "server.lock"
@@ -132,14 +135,18 @@ class JobStore:
 
     def mark_interrupted(self, finished_at: float) -> list[JobRecord]:
         """Turns jobs left RUNNING by a crash into FAILED ones; returns them as they were."""
-        with self._mutex:
-            rows = self._db.execute(
-                f"SELECT {_SUMMARY_SELECT} FROM jobs WHERE state = ?", (JobState.RUNNING,)
-            ).fetchall()
-            self._db.execute(
-                "UPDATE jobs SET state = ?, error = ?, finished_at = ?, output_path = '', "
-                "rejected_path = '' WHERE state = ?",
-                (JobState.FAILED, INTERRUPTED_MESSAGE, finished_at, JobState.RUNNING))
+        try:
+            with self._mutex:
+                rows = self._db.execute(
+                    f"SELECT {_SUMMARY_SELECT} FROM jobs WHERE state = ?", (JobState.RUNNING,)
+                ).fetchall()
+                self._db.execute(
+                    "UPDATE jobs SET state = ?, error = ?, finished_at = ?, output_path = '', "
+                    "rejected_path = '' WHERE state = ?",
+                    (JobState.FAILED, INTERRUPTED_MESSAGE, finished_at, JobState.RUNNING))
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"The job history {self.path} cannot be updated ({exc}). Is another "
+                             "program using it?") from None
         return [_record(row) for row in rows]
 
     def add(self, record: JobRecord) -> None:
@@ -164,6 +171,12 @@ class JobStore:
                 "WHERE job_id = ?",
                 (*values[1:], *_pack_departments(record.departments),
                  json.dumps(record.rejected_samples, ensure_ascii=False), record.job_id))
+
+    def has(self, job_id: str) -> bool:
+        """True if the history knows job_id."""
+        with self._mutex:
+            return self._db.execute("SELECT 1 FROM jobs WHERE job_id = ?",
+                                    (job_id,)).fetchone() is not None
 
     def get(self, job_id: str) -> JobRecord | None:
         """One job with its departments and samples, or None."""
@@ -206,9 +219,12 @@ def _record(row: tuple) -> JobRecord:
 
 
 def remove_quietly(*paths: Path | str) -> None:
-    """Deletes files that may or may not exist."""
+    """Deletes files that may or may not exist; a folder gone wrong is logged, not raised, so
+    that cleaning up after one failure never causes another."""
     for path in paths:
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+        except OSError as exc:
+            log.warning("could not remove %s: %s", path, exc)

@@ -124,6 +124,8 @@ class UploadJob:
         if result.rows_rejected:
             publish_rejected(self._raw_rejected_path, self.rejected_path, result.encoding)
             rejected_path = str(self.rejected_path)
+        else:
+            remove_quietly(self._raw_rejected_path)
         if is_cancelled():
             return self.cancel()
         return self._end(replace(
@@ -183,6 +185,12 @@ class JobManager:
         for record in store.mark_interrupted(time.time()):
             log.warning("job %s was interrupted by a restart; marked FAILED", record.job_id)
             self.remove_job_files(record.job_id)
+        # Nothing runs yet, and the storage lock makes these jobs ours: any temporary file of
+        # theirs is a leftover.
+        for path in output_dir.glob(".*.tmp"):
+            job_id = path.name[1:33]
+            if is_job_id(job_id) and store.has(job_id):
+                remove_quietly(path)
 
     def start_upload(self) -> UploadJob:
         """Starts a job; raises LimitExceeded when the server is at its upload limit."""

@@ -49,6 +49,8 @@ def test_upload_then_status_and_history(stub, running_server):
     assert status == job
     second = upload(stub, b"Department Name,Number of Sales\nA,1\n")
     assert second.rejected_path == ""
+    assert sorted(p.name for p in running_server.output_dir.iterdir()) == sorted(
+        [f"{job.job_id}.csv", f"{job.job_id}.rejected.csv", f"{second.job_id}.csv"])
     listed = stub.ListJobs(sales_pb2.ListJobsRequest()).jobs
     assert [j.job_id for j in listed] == [second.job_id, job.job_id]
     assert listed[1].department_count == 3 and not listed[1].departments
