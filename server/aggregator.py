@@ -48,6 +48,10 @@ _UTF8_SLICE = 1 << 20
 DEFAULT_MAX_FIELD_BYTES = 1 << 20
 # Field sizes are bounded by max_field_bytes below, not by the csv module's own global limit.
 csv.field_size_limit(1 << 30)
+try:  # hand freed blocks back at once, so that memory stays flat over a long upload
+    pyarrow.jemalloc_set_decay_ms(0)
+except NotImplementedError:  # a build without jemalloc
+    pass
 # Bytes looked at before deciding the encoding, so that the decision and the messages about
 # binary files do not depend on how the upload was chunked.
 _SNIFF_BYTES = 512
@@ -135,6 +139,14 @@ _PADDING = "^[ \t\r\n\v\f]+|[ \t\r\n\v\f]+$"
 def _record_length(lines: list[str]) -> int:
     """A record's length in bytes, without its final line end."""
     return sum(len(line) for line in lines) - len(lines[-1]) + len(lines[-1].rstrip("\r\n"))
+
+
+def _may_hold_long_line(block: bytes | bytearray, limit: int) -> bool:
+    """False when no line can be longer than limit: a longer line would cover a whole aligned
+    window of limit/2 bytes with no LF in it, and every window has one. A few finds per block."""
+    window = max(1, limit // 2)
+    return any(block.find(b"\n", start, start + window) < 0
+               for start in range(0, len(block) - window + 1, window))
 
 
 def _longest_line(block: bytes | bytearray) -> int:
@@ -613,7 +625,8 @@ class Aggregator:
         the exact path: a row of another width, an empty or padded-out name, a value that is
         not a plain whole number, or sums that could leave 64 bits."""
         department, sales, read_options, parse_options, convert_options = self._arrow_options
-        if len(block) > self._max_field_bytes and _longest_line(block) > self._max_field_bytes:
+        if _may_hold_long_line(block, self._max_field_bytes) and \
+                _longest_line(block) > self._max_field_bytes:
             return False  # the exact path measures rows exactly and refuses the long one
         try:
             table = pyarrow.csv.read_csv(pyarrow.BufferReader(pyarrow.py_buffer(block)),
