@@ -25,6 +25,8 @@ import pyarrow
 import pyarrow.compute
 import pyarrow.csv
 
+from server.departments import Departments
+
 REQUIRED_DEPARTMENT = "Department Name"
 REQUIRED_SALES = "Number of Sales"
 DELIMITERS = (",", ";", "\t", "|")
@@ -101,7 +103,7 @@ class Rejection:
 class Result:
     """What a finished aggregation found."""
 
-    totals: list[tuple[str, int]]
+    totals: Departments  # in output order
     rows_processed: int
     rows_rejected: int
     rejected_samples: list[Rejection]
@@ -168,14 +170,6 @@ def _group(table: pyarrow.Table) -> pyarrow.Table:
     """Sums v per k."""
     grouped = table.group_by("k").aggregate([("v", "sum")])
     return pyarrow.table({"k": grouped.column("k"), "v": grouped.column("v_sum")})
-
-
-def _first(item: tuple[str, int]) -> str:
-    return item[0]
-
-
-def _first_casefolded(item: tuple[str, int]) -> str:
-    return item[0].casefold()
 
 
 def _may_hold_hex(data: bytes) -> bool:
@@ -339,9 +333,6 @@ class Aggregator:
         totals = self._final_totals()
         if len(totals) > self._max_departments:
             raise self._too_many_departments()
-        # Stable sorts: by exact name, then case-insensitively, so ties keep the exact order.
-        totals.sort(key=_first)
-        totals.sort(key=_first_casefolded)
         samples = [Rejection(line, self.decode_text(reason)) for line, reason in self._samples]
         if self._rejected_writer is not None:
             self._rejected_writer = None
@@ -356,7 +347,7 @@ class Aggregator:
             delimiter=self._delimiter or ",",
         )
 
-    def _final_totals(self) -> list[tuple[str, int]]:
+    def _final_totals(self) -> Departments:
         """Both paths' sums, decoded; raises InputError for a total beyond 64 bits."""
         table = self._merged_partials()
         if table is not None and self._totals:
@@ -375,18 +366,21 @@ class Aggregator:
         if table is not None:  # within 64 bits by construction
             keys = table.column("k")
             if self._encoding == ENCODING_WINDOWS_1252:
-                names = [decode_windows_1252(key) for key in keys.to_pylist()]
+                names = pyarrow.array([decode_windows_1252(key) for key in keys.to_pylist()],
+                                      pyarrow.string())
             else:
-                names = pyarrow.compute.cast(keys, pyarrow.string()).to_pylist()
-            return list(zip(names, table.column("v").to_pylist()))
-        totals = []
+                names = pyarrow.compute.cast(keys, pyarrow.string())
+            return Departments.in_output_order(names, table.column("v"))
+        names, totals = [], []
         for key, total in self._totals.items():
             name = self.decode_text(key)
             if not INT64_MIN <= total <= INT64_MAX:
                 raise InputError(f"The total for department \"{name}\" is {total}, which is too "
                                  "large to store (it does not fit in 64 bits).")
-            totals.append((name, total))
-        return totals
+            names.append(name)
+            totals.append(total)
+        return Departments.in_output_order(pyarrow.array(names, pyarrow.string()),
+                                           pyarrow.array(totals, pyarrow.int64()))
 
     def _merged_partials(self) -> pyarrow.Table | None:
         if not self._partials:

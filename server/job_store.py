@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import fcntl
 import logging
-from array import array
 import json
 import os
 import sqlite3
@@ -13,15 +12,14 @@ import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from server.departments import Departments
+
 log = logging.getLogger(__name__)
 
 DATABASE_NAME = "jobs.sqlite3"
 LOCK_NAME = "server.lock"
 INTERRUPTED_MESSAGE = "The upload was interrupted by a server restart; please upload the file again."
 _SCHEMA_VERSION = 1
-# Department names cannot hold NUL (a file with NUL bytes is refused as binary), so a job's
-# departments are stored as two compact blobs: the names joined by NUL, the totals as int64s.
-_NAME_SEPARATOR = "\x00"
 
 
 class JobState(enum.IntEnum):
@@ -51,12 +49,12 @@ class JobRecord:
     department_count: int = 0
     encoding: str = ""
     delimiter: str = ""
-    departments: list[tuple[str, int]] = field(default_factory=list)
+    departments: Departments = field(default_factory=Departments.empty)
     rejected_samples: list[tuple[int, str]] = field(default_factory=list)
 
     def summary(self) -> "JobRecord":
         """The record without its departments and samples (what ListJobs shows)."""
-        return replace(self, departments=[], rejected_samples=[])
+        return replace(self, departments=Departments.empty(), rejected_samples=[])
 
 
 class StoreError(Exception):
@@ -169,7 +167,7 @@ class JobStore:
                 f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in _COLUMNS[1:])}, "
                 "department_names = ?, department_totals = ?, rejected_samples = ? "
                 "WHERE job_id = ?",
-                (*values[1:], *_pack_departments(record.departments),
+                (*values[1:], *record.departments.pack(),
                  json.dumps(record.rejected_samples, ensure_ascii=False), record.job_id))
 
     def has(self, job_id: str) -> bool:
@@ -187,7 +185,7 @@ class JobStore:
         if row is None:
             return None
         samples = [tuple(item) for item in json.loads(row[-1])]
-        return replace(_record(row[:-3]), departments=_unpack_departments(row[-3], row[-2]),
+        return replace(_record(row[:-3]), departments=Departments.unpack(row[-3], row[-2]),
                        rejected_samples=samples)
 
     def list(self, limit: int) -> list[JobRecord]:
@@ -197,19 +195,6 @@ class JobStore:
                 f"SELECT {_SUMMARY_SELECT} FROM jobs ORDER BY created_at DESC, rowid DESC "
                 "LIMIT ?", (limit,)).fetchall()
         return [_record(row) for row in rows]
-
-
-def _pack_departments(departments: list[tuple[str, int]]) -> tuple[bytes, bytes]:
-    names = _NAME_SEPARATOR.join(name for name, _ in departments).encode("utf-8")
-    return names, array("q", [total for _, total in departments]).tobytes()
-
-
-def _unpack_departments(names: bytes, totals: bytes) -> list[tuple[str, int]]:
-    if not totals:
-        return []
-    values = array("q")
-    values.frombytes(totals)
-    return list(zip(names.decode("utf-8").split(_NAME_SEPARATOR), values))
 
 
 def _record(row: tuple) -> JobRecord:

@@ -16,40 +16,6 @@ log = logging.getLogger(__name__)
 SERVER_STOPPING_MESSAGE = "The server was stopped during the upload; please upload the file again."
 
 
-_SMALL_VARINTS = [bytes([value]) for value in range(128)]
-
-
-def _varint(value: int) -> bytes:
-    value &= 0xFFFFFFFFFFFFFFFF  # int64 goes on the wire as its two's complement
-    if value < 128:
-        return _SMALL_VARINTS[value]
-    out = bytearray()
-    while value >= 128:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def departments_wire(departments: list[tuple[str, int]]) -> bytes:
-    """Job.departments (field 5) in protobuf wire format, as the library would write it.
-
-    A job may have millions of departments; building one message object each costs seconds,
-    encoding them here and parsing the bytes once in C costs a fraction of that.
-    """
-    small = _SMALL_VARINTS
-    entries = []
-    for name, total in departments:
-        encoded = name.encode("utf-8")
-        size = len(encoded)
-        body = b"\x0a" + (small[size] if size < 128 else _varint(size)) + encoded if size else b""
-        if total:  # proto3 leaves a zero out
-            body += b"\x10" + (small[total] if 0 < total < 128 else _varint(total))
-        size = len(body)
-        entries.append(b"\x2a" + (small[size] if size < 128 else _varint(size)) + body)
-    return b"".join(entries)
-
-
 def job_message(record: JobRecord) -> sales_pb2.Job:
     """The API's Job for a job record."""
     job = sales_pb2.Job(
@@ -68,7 +34,8 @@ def job_message(record: JobRecord) -> sales_pb2.Job:
         encoding=record.encoding,
         delimiter=record.delimiter,
     )
-    job.MergeFromString(departments_wire(record.departments))
+    # Millions of departments: encoded in one pass, parsed once in C (server/departments.py).
+    job.MergeFromString(record.departments.wire())
     job.created_at.FromNanoseconds(int(record.created_at * 1e9))
     if record.finished_at is not None:
         job.finished_at.FromNanoseconds(int(record.finished_at * 1e9))

@@ -167,5 +167,6 @@ def aggregate(data: bytes) -> Outcome:
         return Outcome(error="no data rows")
     if any(not -(2**63) <= total < 2**63 for total in totals.values()):
         return Outcome(error="total overflow")
-    ordered = sorted(totals.items(), key=lambda item: (item[0].casefold(), item[0]))
+    # Case-insensitively by Unicode lowercase (so "ß" stays "ß", unlike casefold), then exactly.
+    ordered = sorted(totals.items(), key=lambda item: (item[0].lower(), item[0]))
     return Outcome(totals=ordered, rows_processed=processed, rejected=rejected)

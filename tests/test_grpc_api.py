@@ -297,13 +297,13 @@ def test_generated_code_matches_the_proto():
 
 
 def test_department_wire_encoding_matches_the_library():
-    from server.servicer import departments_wire
+    from server.departments import Departments
     departments = [("Toys", 5), ("", 0), ("Zero", 0), ("Returns", -3), ("Ünïcödé €", 127),
                    ("x" * 200, 128), ("Max", 2**63 - 1), ("Min", -(2**63)), ("日本" * 40, 300)]
     expected = sales_pb2.Job(departments=[
         sales_pb2.DepartmentTotal(department=name, total_sales=total)
         for name, total in departments]).SerializeToString()
-    assert departments_wire(departments) == expected
+    assert Departments.from_pairs(departments).wire() == expected
 
 
 def test_names_with_line_breaks_and_quotes_are_quoted_in_the_output(stub):
