@@ -588,7 +588,7 @@ class Aggregator:
         department_name, sales_name = column_names[department], column_names[sales]
         self._arrow_options = (
             department_name, sales_name,
-            pyarrow.csv.ReadOptions(column_names=column_names, use_threads=True),
+            pyarrow.csv.ReadOptions(column_names=column_names, use_threads=False),
             pyarrow.csv.ParseOptions(delimiter=self._delimiter, quote_char=False,
                                      double_quote=False, escape_char=False,
                                      newlines_in_values=False,
