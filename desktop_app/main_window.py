@@ -165,7 +165,7 @@ class MainWindow(QMainWindow):
         """Makes path the file to process, or says why it cannot be."""
         if self.is_uploading():
             return
-        candidate = Path(path)
+        candidate = Path(os.path.abspath(os.path.expanduser(path)))  # show the real folder
         try:
             if candidate.is_dir():
                 raise IsADirectoryError(21, "it is a folder, not a file")
