@@ -30,8 +30,8 @@ def run_window(args: argparse.Namespace, server_config=None) -> int:
     try:
         window = MainWindow(address, server, token=args.token, ca_cert=args.ca_cert)
     except OSError as exc:
-        QMessageBox.critical(None, "Sales CSV Processor",
-                             f"Cannot read the CA certificate {args.ca_cert}: {exc.strerror or exc}.")
+        QMessageBox.critical(None, "Sales CSV Processor", "Cannot read the CA certificate "
+                             f"{args.ca_cert}: {exc.strerror or exc}.")
         return 1
     if args.file:
         window.select_file(args.file)

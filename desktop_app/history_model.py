@@ -5,16 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
+from desktop_app.rows_model import Index, RowsModel
 from salesapi import sales_pb2
 
 COLUMN_FILE = 0
 COLUMN_STARTED = 1
 COLUMN_STATE = 2
 COLUMN_DEPARTMENTS = 3
-_HEADERS = ("File", "Started", "State", "Departments")
+HEADERS = ("File", "Started", "State", "Departments")
 STATE_NAMES = {
     sales_pb2.JOB_STATE_RUNNING: "Running",
     sales_pb2.JOB_STATE_COMPLETED: "Completed",
@@ -27,7 +28,6 @@ _STATE_COLOURS = {
 }
 JOB_ID_ROLE = Qt.ItemDataRole.UserRole
 
-_Index = QModelIndex | QPersistentModelIndex
 
 
 def started_text(job: sales_pb2.Job) -> str:
@@ -37,42 +37,31 @@ def started_text(job: sales_pb2.Job) -> str:
     return datetime.fromtimestamp(job.created_at.ToSeconds()).strftime("%Y-%m-%d %H:%M")
 
 
-class HistoryModel(QAbstractTableModel):
+class HistoryModel(RowsModel):
     """One row per job."""
+
+    HEADERS = HEADERS
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._jobs: list[sales_pb2.Job] = []
 
     def set_jobs(self, jobs: Sequence[sales_pb2.Job]) -> None:
         """Replaces every row."""
         self.beginResetModel()
-        self._jobs = list(jobs)
+        self._rows = list(jobs)
         self.endResetModel()
 
     def job_id(self, row: int) -> str:
-        return self._jobs[row].job_id
+        return self._rows[row].job_id
 
     def row_of(self, job_id: str) -> int:
         """The row showing job_id, or -1."""
-        return next((row for row, job in enumerate(self._jobs) if job.job_id == job_id), -1)
+        return next((row for row, job in enumerate(self._rows) if job.job_id == job_id), -1)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._jobs)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(_HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return _HEADERS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        job = self._jobs[index.row()]
+        job = self._rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             if column == COLUMN_FILE:

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import Qt
+
+from desktop_app.rows_model import Index, RowsModel
 
 COLUMN_DEPARTMENT = 0
 COLUMN_TOTAL = 1
 COLUMN_SHARE = 2
-_HEADERS = ("Department", "Total sales", "Share of all sales")
+HEADERS = ("Department", "Total sales", "Share of all sales")
 SORT_ROLE = Qt.ItemDataRole.UserRole
 # The bar delegate reads the share of the largest absolute total, 0.0 to 1.0.
 SHARE_ROLE = Qt.ItemDataRole.UserRole + 1
 
-_Index = QModelIndex | QPersistentModelIndex
 
-
-class TotalsModel(QAbstractTableModel):
+class TotalsModel(RowsModel):
     """Rows of (department, total); the share column feeds an in-cell bar."""
+
+    HEADERS = HEADERS
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._rows: list[tuple[str, int]] = []
         self._largest = 1
         self._sum = 0
 
@@ -34,19 +35,7 @@ class TotalsModel(QAbstractTableModel):
         self._sum = sum(total for _, total in self._rows)
         self.endResetModel()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(_HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return _HEADERS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         name, total = self._rows[index.row()]

@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import grpc
 import pytest

@@ -16,7 +16,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from conftest import ROOT, chunks_of, rpc_error, totals, upload
+from conftest import ROOT, rpc_error, totals, upload
 from salesapi import sales_pb2, sales_pb2_grpc
 from salesapi.client import open_channel
 from server.jobs import Limits
@@ -312,3 +312,28 @@ def test_names_with_line_breaks_and_quotes_are_quoted_in_the_output(stub):
     with open(job.output_path, encoding="utf-8", newline="") as handle:
         assert handle.read() == ('Department Name,Total Number of Sales\n"a ""quote""",3\n'
                                  '"cr\rinside",1\n"lf\ninside",2\n"semi,colon",4\n')
+
+
+def test_an_upload_cut_off_by_a_stop_is_failed_not_cancelled(start_server, tmp_path):
+    running = start_server(tmp_path / "stopping")
+    release = threading.Event()
+
+    def held():
+        yield sales_pb2.UploadChunk(data=SALES, filename="held.csv")
+        release.wait(30)
+
+    with open_channel(running.address) as channel:
+        call = sales_pb2_grpc.SalesServiceStub(channel).UploadCSV.future(held(), timeout=60)
+        job_id = dict(call.initial_metadata())["job-id"]
+        running.server.stop(grace=0.3)
+        release.set()
+        with pytest.raises(grpc.RpcError):
+            call.result()
+    from server.job_store import JobState, JobStore
+    store = JobStore(tmp_path / "stopping")
+    try:
+        job = store.get(job_id)
+    finally:
+        store.close()
+    assert job.state == JobState.FAILED
+    assert job.error == "The server was stopped during the upload; please upload the file again."
