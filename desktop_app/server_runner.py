@@ -10,6 +10,7 @@ log = logging.getLogger(__name__)
 
 # Closing the window should feel instant; uploads are cancelled before this anyway.
 _STOP_GRACE_SECONDS = 1.0
+_SETTLE_SECONDS = 2.0
 
 
 class EmbeddedServer:
@@ -25,5 +26,9 @@ class EmbeddedServer:
         log.info("embedded server on %s", self.address)
 
     def stop(self) -> None:
-        """Stops serving and releases the storage folder; safe to call twice."""
+        """Stops serving and releases the storage folder; safe to call twice.
+
+        The window cancels its upload before stopping: the server is first given a moment to
+        record that job as cancelled, rather than as cut off by the stop."""
+        self._server.jobs.wait_idle(_SETTLE_SECONDS)
         self._server.stop(_STOP_GRACE_SECONDS)

@@ -25,7 +25,6 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 # Upload slots plus room for status and history calls while every slot is busy.
 _SPARE_WORKERS = 8
 _DRAIN_SECONDS = 10.0
-_MARK_MARGIN_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -70,14 +69,8 @@ class SalesServer:
             return
         self._stopped = True
         self._health.enter_graceful_shutdown()
-        if not grace:
-            self._servicer.stopping = True
-        stopped = self._server.stop(grace)  # refuses new calls now, cuts the rest off at grace
-        # Calls that end within the grace keep their own outcome (a client's cancel included);
-        # only the ones the stop is about to cut off are marked as cut off by it.
-        if grace and not self.jobs.wait_idle(max(0.0, grace - _MARK_MARGIN_SECONDS)):
-            self._servicer.stopping = True
-        stopped.wait()
+        self._servicer.stopping = True  # an upload cut off from here on was stopped, not cancelled
+        self._server.stop(grace).wait()
         if not self.jobs.wait_idle(_DRAIN_SECONDS):
             log.warning("some uploads were still ending after %.0f s", _DRAIN_SECONDS)
         self.jobs.store.close()

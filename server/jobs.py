@@ -111,11 +111,13 @@ class UploadJob:
                        rows_rejected=self._aggregator.rows_rejected,
                        department_count=self._aggregator.department_count)
 
-    def complete(self, is_cancelled: Callable[[], bool]) -> JobRecord:
+    def complete(self, is_abandoned: Callable[[], bool],
+                 abandon: Callable[[], JobRecord]) -> JobRecord:
         """Finishes aggregation and publishes the files; raises InputError or LimitExceeded.
 
-        If is_cancelled() turns true before the job is recorded, the files are removed and the
-        job ends CANCELLED instead.
+        If is_abandoned() turns true before the job is recorded (the call has ended: a client
+        that cancelled, a server that stopped), abandon() ends the job instead; it must remove
+        the files (cancel() and fail() do).
         """
         result = self._aggregator.finish()
         self._raw_rejected.close()
@@ -126,8 +128,8 @@ class UploadJob:
             rejected_path = str(self.rejected_path)
         else:
             remove_quietly(self._raw_rejected_path)
-        if is_cancelled():
-            return self.cancel()
+        if is_abandoned():
+            return abandon()
         return self._end(replace(
             self.record,
             state=JobState.COMPLETED,

@@ -63,14 +63,11 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             for chunk in request_iterator:
                 job.set_filename(chunk.filename)
                 job.feed(chunk.data)
-            record = job.complete(is_cancelled=lambda: not context.is_active())
+            record = job.complete(is_abandoned=lambda: not context.is_active(),
+                                  abandon=lambda: self._abandon(job))
         except grpc.RpcError:
-            # The request stream broke: the client cancelled or vanished, or the server is
-            # stopping. Nobody is left to read a reply.
-            if self.stopping:
-                record = job.fail(SERVER_STOPPING_MESSAGE)
-            else:
-                record = job.cancel()
+            # The request stream broke. Nobody is left to read a reply.
+            record = self._abandon(job)
         except InputError as exc:
             record, code, message = job.fail(str(exc)), grpc.StatusCode.INVALID_ARGUMENT, str(exc)
         except LimitExceeded as exc:
@@ -90,6 +87,11 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         if not context.is_active():
             context.abort(grpc.StatusCode.CANCELLED, record.error or "cancelled")
         return job_message(record)
+
+    def _abandon(self, job) -> JobRecord:
+        """Ends a job whose call is gone: stopped by this server, or cancelled by its client
+        (who may also have vanished). The request stream can break or just end either way."""
+        return job.fail(SERVER_STOPPING_MESSAGE) if self.stopping else job.cancel()
 
     def GetJobStatus(self, request, context):
         if not is_job_id(request.job_id):
