@@ -23,8 +23,10 @@ def run_window(args: argparse.Namespace, server_config=None) -> int:
         try:
             server = EmbeddedServer(server_config)
         except (StoreError, RuntimeError) as exc:
+            hint = ("\n\nTo work with a server that is already running, start the window with "
+                    "--server HOST:PORT." if isinstance(exc, StoreError) else "")
             QMessageBox.critical(None, "Sales CSV Processor",
-                                 f"The built-in server could not start.\n\n{exc}")
+                                 f"The built-in server could not start.\n\n{exc}{hint}")
             return 1
         address = server.address
     try:
