@@ -78,7 +78,8 @@ class JobStore:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
-            raise StoreError(f"Another server is already using the storage folder {storage_dir}. "
+            raise StoreError(f"Another server is already using the storage folder "
+                             f"{storage_dir.resolve()}. "
                              "Stop it, or choose another folder with STORAGE_DIR.") from None
         self.path = storage_dir / DATABASE_NAME
         self._mutex = threading.Lock()
