@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QP
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from desktop_app.api_client import ApiClient
-from desktop_app.formatting import format_bytes, format_duration
+from salesapi.formatting import format_bytes, format_duration
 from desktop_app.history_panel import HistoryPanel
 from desktop_app.job_panel import JobPanel, banner
 from desktop_app.server_runner import EmbeddedServer

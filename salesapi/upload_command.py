@@ -11,13 +11,7 @@ import grpc
 
 from salesapi import sales_pb2, sales_pb2_grpc
 from salesapi.client import describe_rpc_error, file_chunks, open_channel
-
-_STATE_NAMES = {
-    sales_pb2.JOB_STATE_RUNNING: "running",
-    sales_pb2.JOB_STATE_COMPLETED: "completed",
-    sales_pb2.JOB_STATE_FAILED: "failed",
-    sales_pb2.JOB_STATE_CANCELLED: "cancelled",
-}
+from salesapi.formatting import format_count
 
 
 def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
@@ -69,8 +63,8 @@ def _print_job(job: sales_pb2.Job, seconds: float, max_rows: int | None, out: Te
         print(f"... and {len(rows) - len(shown):,} more departments in the output file "
               "(--all prints every one).", file=out)
     print(file=out)
-    print(f"{_count(len(rows), 'department')}, {_count(job.rows_processed, 'row')} summed, "
-          f"{_count(job.rows_rejected, 'row')} rejected, {job.bytes_received:,} bytes in "
+    print(f"{format_count(len(rows), 'department')}, {format_count(job.rows_processed, 'row')} summed, "
+          f"{format_count(job.rows_rejected, 'row')} rejected, {job.bytes_received:,} bytes in "
           f"{seconds:.2f} s.", file=out)
     if job.rows_rejected:
         print(f"Rejected rows (first {len(job.rejected_samples)}):", file=out)
@@ -80,10 +74,6 @@ def _print_job(job: sales_pb2.Job, seconds: float, max_rows: int | None, out: Te
             print(f"  ... all of them are listed in {job.rejected_path}", file=out)
         print(f"Rejected rows file: {job.rejected_path}", file=out)
     print(f"Output file: {job.output_path}", file=out)
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 class _Progress:

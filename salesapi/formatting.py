@@ -1,4 +1,4 @@
-"""Numbers, sizes and durations as an office worker reads them."""
+"""Numbers, sizes and durations as people read them: shared by the window and the command line."""
 
 from __future__ import annotations
 
