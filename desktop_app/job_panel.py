@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 
@@ -157,7 +158,7 @@ class JobPanel(QWidget):
         lines = [f"<b>{format_count(job.rows_rejected, 'row')} could not be read and "
                  f"{'was' if job.rows_rejected == 1 else 'were'} left out of the totals.</b>"]
         for sample in job.rejected_samples[:_SAMPLES_SHOWN]:
-            lines.append(f"Line {sample.line}: {_escape(sample.reason)}")
+            lines.append(f"Line {sample.line}: {html.escape(sample.reason, quote=False)}")
         if job.rows_rejected > _SAMPLES_SHOWN:
             lines.append("The rejected rows file lists every one.")
         self.rejected_banner.setText("<br>".join(lines))
@@ -191,7 +192,3 @@ class JobPanel(QWidget):
     def _open(path: str) -> None:
         if path:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path))))
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import time
 from pathlib import Path
@@ -179,9 +180,10 @@ class MainWindow(QMainWindow):
             self._set_busy(False)
             return
         self._path = candidate
-        self.file_label.setText(f"<b>{_escape(candidate.name)}</b> — {format_bytes(size)}"
-                                f"<br><span style='color:#666'>{_escape(str(candidate.parent))}"
-                                "</span>")
+        name = html.escape(candidate.name, quote=False)
+        folder = html.escape(str(candidate.parent), quote=False)
+        self.file_label.setText(f"<b>{name}</b> — {format_bytes(size)}"
+                                f"<br><span style='color:#666'>{folder}</span>")
         self.file_label.setToolTip(str(candidate))
         self._show_file_message("")
         self.progress.setValue(0)
@@ -366,7 +368,3 @@ class MainWindow(QMainWindow):
         if self._server is not None:
             self._server.stop()
         super().closeEvent(event)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
