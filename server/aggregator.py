@@ -158,11 +158,11 @@ def _longest_line(block: bytes | bytearray) -> int:
     return pyarrow.compute.max(pyarrow.compute.binary_length(lines.values)).as_py() or 0
 
 
-def _size_text(count: int) -> str:
-    if count >= 1 << 20 and count % (1 << 20) == 0:
-        return f"{count >> 20:,} MiB"
-    if count >= 1 << 10 and count % (1 << 10) == 0:
-        return f"{count >> 10:,} KiB"
+def size_text(count: int) -> str:
+    """A byte count for a sentence: `1,000 bytes`, `2 KiB`, `10 GiB` (exact units only)."""
+    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if count >= 1 << shift and count % (1 << shift) == 0:
+            return f"{count >> shift:,} {unit}"
     return f"{count:,} bytes"
 
 
@@ -397,7 +397,7 @@ class Aggregator:
             raise self._too_many_departments()
 
     def _row_too_long(self) -> LimitExceeded:
-        return LimitExceeded(f"The file has a row longer than {_size_text(self._max_field_bytes)}, "
+        return LimitExceeded(f"The file has a row longer than {size_text(self._max_field_bytes)}, "
                              "the longest this server accepts. Is a quote left open?")
 
     def _too_many_departments(self) -> LimitExceeded:

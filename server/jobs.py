@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from server.aggregator import DEFAULT_MAX_FIELD_BYTES, Aggregator, LimitExceeded
+from server.aggregator import DEFAULT_MAX_FIELD_BYTES, Aggregator, LimitExceeded, size_text
 from server.job_store import JobRecord, JobState, JobStore, remove_quietly
 from server.output_files import publish_rejected, temporary_path, write_totals
 
@@ -50,14 +50,6 @@ def cannot_write_message(error: OSError) -> str:
 def is_job_id(text: str) -> bool:
     """True for a string shaped like a job id (uuid4 hex)."""
     return _JOB_ID.fullmatch(text) is not None
-
-
-def _size(count: int) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:,} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
-        count /= 1024
-    raise AssertionError
 
 
 class UploadJob:
@@ -98,7 +90,7 @@ class UploadJob:
         self.bytes_received += len(data)
         limit = self._manager.limits.max_upload_bytes
         if self.bytes_received > limit:
-            raise LimitExceeded(f"The file is larger than {_size(limit)}, the largest this "
+            raise LimitExceeded(f"The file is larger than {size_text(limit)}, the largest this "
                                 "server accepts.")
         self._aggregator.feed(data)
 
