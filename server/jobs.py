@@ -33,6 +33,10 @@ class Limits:
     max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES
 
 
+class Abandoned(Exception):
+    """The call ended before its job could be recorded as completed."""
+
+
 class OutputError(Exception):
     """The job's files cannot be written; the message is a plain sentence."""
 
@@ -103,13 +107,12 @@ class UploadJob:
                        rows_rejected=self._aggregator.rows_rejected,
                        department_count=self._aggregator.department_count)
 
-    def complete(self, is_abandoned: Callable[[], bool],
-                 abandon: Callable[[], JobRecord]) -> JobRecord:
+    def complete(self, is_abandoned: Callable[[], bool]) -> JobRecord:
         """Finishes aggregation and publishes the files; raises InputError or LimitExceeded.
 
-        If is_abandoned() turns true before the job is recorded (the call has ended: a client
-        that cancelled, a server that stopped), abandon() ends the job instead; it must remove
-        the files (cancel() and fail() do).
+        If is_abandoned() is true once the files are written (the call has ended: a client that
+        cancelled, a server that stopped), raises Abandoned and records nothing: end the job
+        with cancel() or fail(), which remove the files.
         """
         result = self._aggregator.finish()
         self._raw_rejected.close()
@@ -121,7 +124,7 @@ class UploadJob:
         else:
             remove_quietly(self._raw_rejected_path)
         if is_abandoned():
-            return abandon()
+            raise Abandoned
         return self._end(replace(
             self.record,
             state=JobState.COMPLETED,

@@ -9,7 +9,7 @@ import grpc
 from salesapi import sales_pb2, sales_pb2_grpc
 from server.aggregator import InputError, LimitExceeded
 from server.job_store import JobRecord
-from server.jobs import JobManager, OutputError, cannot_write_message, is_job_id
+from server.jobs import Abandoned, JobManager, OutputError, cannot_write_message, is_job_id
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,9 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             for chunk in request_iterator:
                 job.set_filename(chunk.filename)
                 job.feed(chunk.data)
-            record = job.complete(is_abandoned=lambda: not context.is_active(),
-                                  abandon=lambda: self._abandon(job))
-        except grpc.RpcError:
-            # The request stream broke. Nobody is left to read a reply.
+            record = job.complete(is_abandoned=lambda: not context.is_active())
+        except (grpc.RpcError, Abandoned):
+            # The call is gone (its stream broke, or ended without it). Nobody reads a reply.
             record = self._abandon(job)
         except InputError as exc:
             record, code, message = job.fail(str(exc)), grpc.StatusCode.INVALID_ARGUMENT, str(exc)
