@@ -58,10 +58,6 @@ class SalesServer:
         """Serves on the server's own thread pool; does not block."""
         self._server.start()
 
-    def wait_for_termination(self, timeout: float | None = None) -> bool:
-        """Blocks until the server stops."""
-        return self._server.wait_for_termination(timeout)
-
     def stop(self, grace: float | None = 5.0) -> None:
         """Reports NOT_SERVING, lets running calls finish for `grace` seconds, then ends them,
         waits for their jobs to be recorded and closes the history."""

@@ -190,7 +190,8 @@ class JobManager:
                 remove_quietly(path)
 
     def start_upload(self) -> UploadJob:
-        """Starts a job; raises LimitExceeded when the server is at its upload limit."""
+        """Starts a job; raises LimitExceeded when the server is at its upload limit, and
+        OutputError (the job recorded FAILED) when its files cannot be opened."""
         with self._mutex:
             if len(self._running) >= self.limits.max_concurrent_uploads:
                 raise LimitExceeded(
