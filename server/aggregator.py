@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
+import numpy
 import pyarrow
 import pyarrow.compute
 import pyarrow.csv
@@ -47,6 +48,12 @@ _EOL = re.compile(rb"\r\n|\r|\n")
 # When a block cannot take the columnar path, it is retried in pieces of about this size.
 _PIECE_BYTES = 256 * 1024
 _UTF8_SLICE = 1 << 20
+# A block this many rows long that groups to more than half as many departments marks a file
+# with so many departments that grouping block by block is not worth it.
+ROWS_TO_JUDGE_GROUPING = 4096
+# Partial sums (or a many-department file's rows) kept before they are merged: about 120 MB
+# of rows at most, so that merging happens seldom, mostly once at the end.
+_PARTIAL_ROWS = 4 << 20
 DEFAULT_MAX_FIELD_BYTES = 1 << 20
 # Field sizes are bounded by max_field_bytes below, not by the csv module's own global limit.
 csv.field_size_limit(1 << 30)
@@ -134,7 +141,8 @@ def _decode_guess(latin1_text: str) -> str:
         return decode_windows_1252(raw)
 
 
-_PADDED = "^[ \t\r\n\v\f]|[ \t\r\n\v\f]$"
+_WS_BYTES = numpy.zeros(256, bool)
+_WS_BYTES[list(_WS.encode())] = True
 _PADDING = "^[ \t\r\n\v\f]+|[ \t\r\n\v\f]+$"
 
 
@@ -170,6 +178,23 @@ def _group(table: pyarrow.Table) -> pyarrow.Table:
     """Sums v per k."""
     grouped = table.group_by("k").aggregate([("v", "sum")])
     return pyarrow.table({"k": grouped.column("k"), "v": grouped.column("v_sum")})
+
+
+def _name_edges(names: pyarrow.ChunkedArray) -> tuple[bool, bool]:
+    """(any name empty, any name starting or ending with white space) for binary names."""
+    empty = padded = False
+    for chunk in names.chunks:
+        offsets = numpy.frombuffer(chunk.buffers()[1], numpy.int32, len(chunk) + 1,
+                                   4 * chunk.offset)
+        if not len(chunk):
+            continue
+        if (offsets[1:] == offsets[:-1]).any():
+            empty = True
+            continue
+        data = numpy.frombuffer(chunk.buffers()[2], numpy.uint8)
+        padded = padded or bool(_WS_BYTES[data[offsets[:-1]]].any()
+                                or _WS_BYTES[data[offsets[1:] - 1]].any())
+    return empty, padded
 
 
 def _may_hold_hex(data: bytes) -> bool:
@@ -245,7 +270,8 @@ class Aggregator:
         self._partials: list[pyarrow.Table] = []
         self._partial_rows = 0
         self._columnar_bound = 0  # the largest absolute sum the partials could hold
-        self._columnar_departments = 0
+        self._columnar_departments = 0  # a lower bound, from grouped partials
+        self._rows_per_block = False  # partials are a block's rows, not yet grouped
         self._rows_processed = 0
         self._rows_rejected = 0
         self._samples: list[tuple[int, str]] = []
@@ -635,21 +661,33 @@ class Aggregator:
             bound = max(abs(low.as_py()), abs(high.as_py())) * rows
             if self._columnar_bound + bound > INT64_MAX:
                 return False  # Arrow's sums wrap around; Python's integers do not
-            grouped = table.group_by(department).aggregate([(sales, "sum")])
-            partial = pyarrow.table({"k": grouped.column(department),
-                                     "v": grouped.column(f"{sales}_sum")})
-            names = partial.column("k")
-            if pyarrow.compute.any(pyarrow.compute.match_substring_regex(names, _PADDED)).as_py():
-                names = pyarrow.compute.replace_substring_regex(names, _PADDING, "")
-                partial = _group(pyarrow.table({"k": names, "v": partial.column("v")}))
-                names = partial.column("k")
-            if pyarrow.compute.min(pyarrow.compute.binary_length(names)).as_py() == 0:
+            grouped = None
+            if self._rows_per_block:
+                # So many departments that a block hardly groups: keep its rows, and group
+                # many blocks' rows at once (fewer, larger hash passes).
+                partial = pyarrow.table({"k": table.column(department),
+                                         "v": table.column(sales)})
+            else:
+                grouped = table.group_by(department, use_threads=False).aggregate(
+                    [(sales, "sum")])
+                partial = pyarrow.table({"k": grouped.column(department),
+                                         "v": grouped.column(f"{sales}_sum")})
+                self._rows_per_block = (rows >= ROWS_TO_JUDGE_GROUPING
+                                        and partial.num_rows > rows // 2)
+            empty, padded = _name_edges(partial.column("k"))
+            if empty:
                 return False  # an empty name: the exact path rejects its rows by line
+            if padded:
+                names = pyarrow.compute.replace_substring_regex(partial.column("k"), _PADDING, "")
+                if pyarrow.compute.min(pyarrow.compute.binary_length(names)).as_py() == 0:
+                    return False
+                partial = _group(pyarrow.table({"k": names, "v": partial.column("v")}))
+            if grouped is not None:
+                self._columnar_departments = max(self._columnar_departments, partial.num_rows)
             self._partials.append(partial)
             self._partial_rows += partial.num_rows
             self._columnar_bound += bound
-            self._columnar_departments = max(self._columnar_departments, partial.num_rows)
-            if self._partial_rows > max(4 * self._columnar_departments, 1 << 20):
+            if self._partial_rows > max(4 * self._columnar_departments, _PARTIAL_ROWS):
                 self._consolidate()
         self._rows_processed += rows
         self._line_base += rows

@@ -2,9 +2,14 @@
 
 import io
 
+import pyarrow
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import reference
 from server.aggregator import Aggregator, InputError, LimitExceeded, Rejection
+from server.departments import byte_order
 
 CHUNK_SIZES = [None, 1, 2, 3, 7, 8192]
 BLOCK_SIZES = [1, 7, 8192, 1 << 20]
@@ -285,3 +290,28 @@ def test_rows_longer_than_the_field_limit(data):
                                    "accepts. Is a quote left open?")
     assert aggregate(data.replace(b"x" * 3000, b"x" * 10).replace(b"y\n" * 1500, b"y\n"),
                      max_field_bytes=2048).rows_processed == 2
+
+
+def test_many_departments_are_kept_as_rows_and_still_add_up():
+    """A file where nearly every row names a new department: blocks stop being grouped one by
+    one (rows are kept and grouped together), and the totals match the plain reference, with a
+    padded name and upper and lower case among them."""
+    rows = [f"{('Dept' if i % 3 else 'dept')} {i % 20_000:05d},{i % 7 - 3}" for i in range(30_000)]
+    rows[12_345] = "  Dept 00001 ,5"
+    data = ("Department Name,Number of Sales\n" + "\n".join(rows) + "\n").encode()
+    aggregator = Aggregator(block_size=128 * 1024)
+    for start in range(0, len(data), 8192):
+        aggregator.feed(data[start:start + 8192])
+    result = aggregator.finish()
+    assert aggregator._rows_per_block and aggregator.columnar_blocks > 3
+    assert result.totals == reference.aggregate(data).totals
+    assert len(result.totals) == len({row.split(",")[0].strip() for row in rows}) > 20_000
+
+
+@given(st.lists(st.binary(max_size=30).map(lambda key: key.replace(b"\x00", b"\x01")),
+                max_size=300), st.integers(0, 5))
+@settings(max_examples=300, deadline=None)
+def test_byte_order_sorts_like_python(keys, start):
+    values = pyarrow.array(keys, pyarrow.binary()).slice(min(start, len(keys)))
+    order = byte_order(values)
+    assert [values[int(i)].as_py() for i in order] == sorted(values.to_pylist())
