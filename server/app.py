@@ -11,15 +11,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from salesapi import sales_pb2, sales_pb2_grpc
 from server.job_store import JobStore
 from server.jobs import JobManager, Limits
 from server.security import TlsFiles, TokenInterceptor
-from server.servicer import SalesServicer
+from server.servicer import SERVICE_NAME, SalesServicer, add_to_server
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = sales_pb2.DESCRIPTOR.services_by_name["SalesService"].full_name
 # Chunks may be up to this size; replies carry every department, so they are unbounded.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 # Upload slots plus room for status and history calls while every slot is busy.
@@ -92,7 +90,7 @@ def create_server(address: str, config: ServerConfig | None = None) -> tuple[Sal
             ],
             interceptors=[TokenInterceptor(config.token)] if config.token else None,
         )
-        sales_pb2_grpc.add_SalesServiceServicer_to_server(servicer, grpc_server)
+        add_to_server(servicer, grpc_server)
         health_servicer = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
         for name in ("", SERVICE_NAME):

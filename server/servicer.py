@@ -13,11 +13,12 @@ from server.jobs import Abandoned, JobManager, OutputError, cannot_write_message
 
 log = logging.getLogger(__name__)
 
+SERVICE_NAME = sales_pb2.DESCRIPTOR.services_by_name["SalesService"].full_name
 SERVER_STOPPING_MESSAGE = "The server was stopped during the upload; please upload the file again."
 
 
 def job_message(record: JobRecord) -> sales_pb2.Job:
-    """The API's Job for a job record."""
+    """The API's Job for a job record, without its departments (see job_bytes)."""
     job = sales_pb2.Job(
         job_id=record.job_id,
         state=int(record.state),
@@ -34,12 +35,34 @@ def job_message(record: JobRecord) -> sales_pb2.Job:
         encoding=record.encoding,
         delimiter=record.delimiter,
     )
-    # Millions of departments: encoded in one pass, parsed once in C (server/departments.py).
-    job.MergeFromString(record.departments.wire())
     job.created_at.FromNanoseconds(int(record.created_at * 1e9))
     if record.finished_at is not None:
         job.finished_at.FromNanoseconds(int(record.finished_at * 1e9))
     return job
+
+
+def job_bytes(record: JobRecord) -> bytes:
+    """The API's Job for a job record, serialized. Its departments (millions, maybe) are
+    appended already encoded (server/departments.py) instead of being built as messages and
+    serialized again: a field may come in any order in the protobuf wire format."""
+    return job_message(record).SerializeToString() + record.departments.wire()
+
+
+def add_to_server(servicer: "SalesServicer", server: grpc.Server) -> None:
+    """As sales_pb2_grpc.add_SalesServiceServicer_to_server, except that a Job is sent as the
+    bytes job_bytes made (a handler without a response serializer sends bytes as they are)."""
+    handlers = {
+        "UploadCSV": grpc.stream_unary_rpc_method_handler(
+            servicer.UploadCSV, request_deserializer=sales_pb2.UploadChunk.FromString),
+        "GetJobStatus": grpc.unary_unary_rpc_method_handler(
+            servicer.GetJobStatus, request_deserializer=sales_pb2.JobStatusRequest.FromString),
+        "ListJobs": grpc.unary_unary_rpc_method_handler(
+            servicer.ListJobs, request_deserializer=sales_pb2.ListJobsRequest.FromString,
+            response_serializer=sales_pb2.ListJobsResponse.SerializeToString),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME,
+                                                                          handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
 class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
@@ -85,7 +108,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             context.abort(code, message)
         if not context.is_active():
             context.abort(grpc.StatusCode.CANCELLED, record.error or "cancelled")
-        return job_message(record)
+        return job_bytes(record)
 
     def _abandon(self, job) -> JobRecord:
         """Ends a job whose call is gone: stopped by this server, or cancelled by its client
@@ -100,7 +123,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         record = self._jobs.get(request.job_id)
         if record is None:
             context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {request.job_id}.")
-        return job_message(record)
+        return job_bytes(record)
 
     def ListJobs(self, request, context):
         return sales_pb2.ListJobsResponse(
