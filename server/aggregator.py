@@ -525,14 +525,7 @@ class Aggregator:
     def _process(self, block: bytes, final: bool) -> None:
         """Aggregates every whole row in pending + block; keeps an unfinished one as pending."""
         if self._valid_utf8 and self._utf16 is None:
-            view = memoryview(block)
-            try:  # in slices: the decoded text is thrown away, so keep it small
-                for start in range(0, len(block), _UTF8_SLICE):
-                    self._utf8_check.decode(view[start:start + _UTF8_SLICE])
-            except UnicodeDecodeError:
-                self._valid_utf8 = False
-            finally:
-                view.release()
+            self._valid_utf8 = self._continues_utf8(block)
         data = self._pending + block if self._pending else block
         self._pending = b""
         if self._columns is None:
@@ -550,6 +543,29 @@ class Aggregator:
                 return
         self.exact_blocks += 1
         self._exact_block(data, final)
+
+    def _continues_utf8(self, block: bytes | bytearray) -> bool:
+        """False once the bytes so far cannot be UTF-8. The lines wholly inside the block are
+        checked by Arrow (no interpreter lock, no text made); the bytes before its first line
+        end and after its last go through an incremental decoder, which carries a character cut
+        at a block edge over to the next block."""
+        first, last = block.find(b"\n") + 1, block.rfind(b"\n") + 1
+        view = memoryview(block)
+        try:
+            self._utf8_check.decode(view[:first])
+            if last > first:
+                body = pyarrow.Array.from_buffers(
+                    pyarrow.binary(), 1,
+                    [None, pyarrow.array([first, last], pyarrow.int32()).buffers()[1],
+                     pyarrow.py_buffer(block)])
+                body.cast(pyarrow.string())  # raises ArrowInvalid unless valid UTF-8
+            for start in range(max(first, last), len(block), _UTF8_SLICE):
+                self._utf8_check.decode(view[start:min(start + _UTF8_SLICE, len(block))])
+        except (UnicodeDecodeError, pyarrow.ArrowInvalid):
+            return False
+        finally:
+            view.release()
+        return True
 
     def _columnar_or_exact(self, block: bytes, final: bool) -> None:
         """Whole rows without quotes: columnar where it can be, in pieces where it cannot, so
