@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pyarrow
+
 from server.departments import Departments
 
 log = logging.getLogger(__name__)
@@ -19,7 +21,11 @@ log = logging.getLogger(__name__)
 DATABASE_NAME = "jobs.sqlite3"
 LOCK_NAME = "server.lock"
 INTERRUPTED_MESSAGE = "The upload was interrupted by a server restart; please upload the file again."
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+# Department blobs are stored compressed: a million departments are about 25 MB raw, and SQLite
+# writes each byte twice (log, then database). Each blob: its raw length (8 bytes), then zstd.
+_CODEC_NAME = "zstd"
+_CODEC = pyarrow.Codec(_CODEC_NAME, compression_level=1)
 
 
 class JobState(enum.IntEnum):
@@ -98,6 +104,14 @@ class JobStore:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version == _SCHEMA_VERSION:
             return
+        if version == 1:  # blobs written before compression stay as they are
+            self._db.executescript(f"""
+                BEGIN;
+                ALTER TABLE jobs ADD COLUMN department_codec TEXT NOT NULL DEFAULT '';
+                PRAGMA user_version = {_SCHEMA_VERSION};
+                COMMIT;
+            """)
+            return
         if version != 0:
             raise sqlite3.DatabaseError(f"unknown schema version {version}")
         self._db.executescript(f"""
@@ -119,6 +133,7 @@ class JobStore:
                 delimiter TEXT NOT NULL DEFAULT '',
                 department_names BLOB NOT NULL DEFAULT x'',
                 department_totals BLOB NOT NULL DEFAULT x'',
+                department_codec TEXT NOT NULL DEFAULT '',
                 rejected_samples TEXT NOT NULL DEFAULT '[]'
             );
             CREATE INDEX jobs_by_time ON jobs (created_at);
@@ -163,12 +178,13 @@ class JobStore:
     def save(self, record: JobRecord) -> None:
         """Stores the final state of a job."""
         values = [getattr(record, name) for name in _COLUMNS]
+        names, totals = (_compressed(blob) for blob in record.departments.pack())
         with self._mutex:
             self._db.execute(
                 f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in _COLUMNS[1:])}, "
-                "department_names = ?, department_totals = ?, rejected_samples = ? "
-                "WHERE job_id = ?",
-                (*values[1:], *record.departments.pack(),
+                "department_names = ?, department_totals = ?, department_codec = ?, "
+                "rejected_samples = ? WHERE job_id = ?",
+                (*values[1:], names, totals, _CODEC_NAME,
                  json.dumps(record.rejected_samples, ensure_ascii=False), record.job_id))
 
     def has(self, job_id: str) -> bool:
@@ -182,12 +198,15 @@ class JobStore:
         with self._mutex:
             row = self._db.execute(
                 f"SELECT {_SUMMARY_SELECT}, department_names, department_totals, "
-                "rejected_samples FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+                "department_codec, rejected_samples FROM jobs WHERE job_id = ?",
+                (job_id,)).fetchone()
         if row is None:
             return None
-        samples = [tuple(item) for item in json.loads(row[-1])]
-        return replace(_record(row[:-3]), departments=Departments.unpack(row[-3], row[-2]),
-                       rejected_samples=samples)
+        *summary, names, totals, codec, samples = row
+        if codec == _CODEC_NAME:
+            names, totals = _decompressed(names), _decompressed(totals)
+        return replace(_record(summary), departments=Departments.unpack(names, totals),
+                       rejected_samples=[tuple(item) for item in json.loads(samples)])
 
     def list(self, limit: int) -> list[JobRecord]:
         """The newest jobs first, without departments and samples."""
@@ -198,7 +217,20 @@ class JobStore:
         return [_record(row) for row in rows]
 
 
-def _record(row: tuple) -> JobRecord:
+def _compressed(blob: bytes) -> bytes:
+    if not blob:
+        return b""
+    return len(blob).to_bytes(8, "little") + _CODEC.compress(blob, asbytes=True)
+
+
+def _decompressed(blob: bytes) -> bytes:
+    if not blob:
+        return b""
+    return _CODEC.decompress(memoryview(blob)[8:], int.from_bytes(blob[:8], "little"),
+                             asbytes=True)
+
+
+def _record(row: tuple | list) -> JobRecord:
     values = dict(zip(_COLUMNS, row))
     values["state"] = JobState(values["state"])
     return JobRecord(**values)

@@ -165,6 +165,31 @@ def test_history_survives_a_restart(start_server, tmp_path):
         assert [j.job_id for j in stub.ListJobs(sales_pb2.ListJobsRequest()).jobs] == [job.job_id]
 
 
+def test_a_history_from_before_compressed_totals_still_reads(start_server, tmp_path):
+    """Version 1 kept department blobs uncompressed; opening it adds the codec column and its
+    jobs read back as they were."""
+    import sqlite3
+
+    from server.job_store import DATABASE_NAME, _decompressed
+    first = start_server(tmp_path / "old")
+    with open_channel(first.address) as channel:
+        job = upload(sales_pb2_grpc.SalesServiceStub(channel), SALES)
+    first.stop()
+    with sqlite3.connect(tmp_path / "old" / DATABASE_NAME) as db:  # back to version 1
+        names, totals = db.execute("SELECT department_names, department_totals FROM jobs").fetchone()
+        db.execute("UPDATE jobs SET department_names = ?, department_totals = ?",
+                   (_decompressed(names), _decompressed(totals)))
+        db.execute("ALTER TABLE jobs DROP COLUMN department_codec")
+        db.execute("PRAGMA user_version = 1")
+    db.close()
+    second = start_server(tmp_path / "old")
+    with open_channel(second.address) as channel:
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        assert stub.GetJobStatus(sales_pb2.JobStatusRequest(job_id=job.job_id)) == job
+        again = upload(stub, SALES)
+        assert stub.GetJobStatus(sales_pb2.JobStatusRequest(job_id=again.job_id)) == again
+
+
 def test_a_second_server_cannot_share_the_storage(running_server):
     from server.job_store import StoreError
     with pytest.raises(StoreError, match="Another server is already using the storage folder"):
