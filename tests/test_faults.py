@@ -149,6 +149,9 @@ def test_killed_during_uploads_and_output_writes(serve_process, start_server, tm
             stream(data, sent_everything if name == "big" else None), timeout=120)
             for name, data in files.items()}
         calls["a"].add_done_callback(lambda _call: answered.set())
+        # Every job must be running before the kill (under load, a small call can otherwise
+        # reach the server only after the big one has sent everything).
+        assert all(dict(call.initial_metadata()).get("job-id") for call in calls.values())
         trigger = sent_everything if moment == "last chunk sent" else answered
         assert trigger.wait(60)
         serve.process.send_signal(signal.SIGKILL)
