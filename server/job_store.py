@@ -12,8 +12,6 @@ import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import pyarrow
-
 from server.departments import Departments
 
 log = logging.getLogger(__name__)
@@ -22,10 +20,8 @@ DATABASE_NAME = "jobs.sqlite3"
 LOCK_NAME = "server.lock"
 INTERRUPTED_MESSAGE = "The upload was interrupted by a server restart; please upload the file again."
 _SCHEMA_VERSION = 2
-# Department blobs are stored compressed: a million departments are about 25 MB raw, and SQLite
-# writes each byte twice (log, then database). Each blob: its raw length (8 bytes), then zstd.
+# How department blobs are stored: Departments.pack() compresses them (version 1 did not).
 _CODEC_NAME = "zstd"
-_CODEC = pyarrow.Codec(_CODEC_NAME, compression_level=1)
 
 
 class JobState(enum.IntEnum):
@@ -178,7 +174,7 @@ class JobStore:
     def save(self, record: JobRecord) -> None:
         """Stores the final state of a job."""
         values = [getattr(record, name) for name in _COLUMNS]
-        names, totals = (_compressed(blob) for blob in record.departments.pack())
+        names, totals = record.departments.pack()
         with self._mutex:
             self._db.execute(
                 f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in _COLUMNS[1:])}, "
@@ -203,9 +199,8 @@ class JobStore:
         if row is None:
             return None
         *summary, names, totals, codec, samples = row
-        if codec == _CODEC_NAME:
-            names, totals = _decompressed(names), _decompressed(totals)
-        return replace(_record(summary), departments=Departments.unpack(names, totals),
+        departments = Departments.unpack(names, totals, compressed=codec == _CODEC_NAME)
+        return replace(_record(summary), departments=departments,
                        rejected_samples=[tuple(item) for item in json.loads(samples)])
 
     def list(self, limit: int) -> list[JobRecord]:
@@ -215,19 +210,6 @@ class JobStore:
                 f"SELECT {_SUMMARY_SELECT} FROM jobs ORDER BY created_at DESC, rowid DESC "
                 "LIMIT ?", (limit,)).fetchall()
         return [_record(row) for row in rows]
-
-
-def _compressed(blob: bytes) -> bytes:
-    if not blob:
-        return b""
-    return len(blob).to_bytes(8, "little") + _CODEC.compress(blob, asbytes=True)
-
-
-def _decompressed(blob: bytes) -> bytes:
-    if not blob:
-        return b""
-    return _CODEC.decompress(memoryview(blob)[8:], int.from_bytes(blob[:8], "little"),
-                             asbytes=True)
 
 
 def _record(row: tuple | list) -> JobRecord:

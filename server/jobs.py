@@ -115,9 +115,10 @@ class UploadJob:
         with cancel() or fail(), which remove the files.
         """
         result = self._aggregator.finish()
-        # The reply's encoding of the totals (a second or so for millions of departments) is
-        # made meanwhile, on another core, while the files are written.
-        threading.Thread(target=result.totals.wire, name="reply-encoding", daemon=True).start()
+        # The totals' encodings for the reply and for the history (a second or so for millions
+        # of departments) are made meanwhile, on the other core, while the files are written.
+        for encode in (result.totals.wire, result.totals.pack):
+            threading.Thread(target=encode, name="totals-encoding", daemon=True).start()
         self._raw_rejected.close()
         write_totals(self.output_path, result.totals)
         rejected_path = ""

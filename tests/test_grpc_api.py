@@ -170,7 +170,8 @@ def test_a_history_from_before_compressed_totals_still_reads(start_server, tmp_p
     jobs read back as they were."""
     import sqlite3
 
-    from server.job_store import DATABASE_NAME, _decompressed
+    from server.departments import _decompressed
+    from server.job_store import DATABASE_NAME
     first = start_server(tmp_path / "old")
     with open_channel(first.address) as channel:
         job = upload(sales_pb2_grpc.SalesServiceStub(channel), SALES)
