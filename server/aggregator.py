@@ -549,6 +549,12 @@ class Aggregator:
         checked by Arrow (no interpreter lock, no text made); the bytes before its first line
         end and after its last go through an incremental decoder, which carries a character cut
         at a block edge over to the next block."""
+        if block.isascii():  # most files: only a character cut at the last edge can be wrong
+            try:
+                self._utf8_check.decode(block[:1])
+            except UnicodeDecodeError:
+                return False
+            return True
         first, last = block.find(b"\n") + 1, block.rfind(b"\n") + 1
         view = memoryview(block)
         try:

@@ -315,3 +315,26 @@ def test_byte_order_sorts_like_python(keys, start):
     values = pyarrow.array(keys, pyarrow.binary()).slice(min(start, len(keys)))
     order = byte_order(values)
     assert [values[int(i)].as_py() for i in order] == sorted(values.to_pylist())
+
+
+def test_a_byte_that_is_not_utf8_at_a_block_edge_makes_the_file_windows_1252():
+    """A Windows-1252 é (0xE9) is a UTF-8 lead byte: followed by plain ASCII, wherever a block
+    edge falls next to it (blocks without a line end are cut anywhere), the file cannot be
+    UTF-8."""
+    for padding in range(0, 12):
+        data = ("Department Name,Number of Sales\n" + "x" * padding + "Caf\u00e9 Central,1\n"
+                "Toys,2\n").encode("cp1252")
+        for block in range(8, 24):
+            result = aggregate(data, 1, block)
+            assert result.encoding == "Windows-1252", (padding, block)
+            assert dict(result.totals)["x" * padding + "Café Central"] == 1
+
+
+def test_a_character_cut_at_a_block_edge_is_checked_against_the_next_block():
+    """A lead byte ending one block must be followed by a continuation byte at the start of the
+    next, even when the next block is otherwise plain ASCII (its fast path)."""
+    aggregator = Aggregator()
+    assert aggregator._continues_utf8(bytearray(b"Toys,1\nCaf\xc3"))
+    assert aggregator._continues_utf8(bytearray(b"\xa9,2\n"))
+    assert aggregator._continues_utf8(bytearray(b"Toys,1\nCaf\xc3"))
+    assert not aggregator._continues_utf8(bytearray(b"e,2\nToys,3\n"))
