@@ -250,8 +250,11 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
     groups = None  # and their tie groups, ascending
     while True:
         members = order if tied is None else order[tied]
-        known = numpy.clip(lengths[members] - position, 0, 8)
-        word = words[starts[members] + numpy.minimum(position, lengths[members])]
+        # (In the first round order is 0, 1, 2...: no need to gather.)
+        member_lengths = lengths if tied is None else lengths[members]
+        member_starts = starts if tied is None else starts[members]
+        known = numpy.clip(member_lengths - position, 0, 8)
+        word = words[member_starts + numpy.minimum(position, member_lengths)]
         word &= _FIRST_BYTES[known]
         if tied is None:
             sorting = numpy.argsort(word, kind="stable")
