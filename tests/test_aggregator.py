@@ -338,3 +338,18 @@ def test_a_character_cut_at_a_block_edge_is_checked_against_the_next_block():
     assert aggregator._continues_utf8(bytearray(b"\xa9,2\n"))
     assert aggregator._continues_utf8(bytearray(b"Toys,1\nCaf\xc3"))
     assert not aggregator._continues_utf8(bytearray(b"e,2\nToys,3\n"))
+
+
+def test_grouping_in_two_halves_adds_up_like_grouping_at_once(monkeypatch):
+    from server import aggregator as aggregator_module
+    # Empty keys after keys ending odd and even: they must still land in one half.
+    keys = [b"", b"a", b"", b"b", b"", b"ab", b"ba", b"\xff", b"a", b"ab", b"\xff\x01"] * 50
+    table = pyarrow.table({"k": pyarrow.chunked_array([keys[:123], keys[123:]], pyarrow.binary()),
+                           "v": pyarrow.array(range(len(keys)), pyarrow.int64())})
+    monkeypatch.setattr(aggregator_module, "_SPLIT_ROWS", 1)
+    halves = aggregator_module._group(table)
+    expected = {}
+    for key, value in zip(keys, range(len(keys))):
+        expected[key] = expected.get(key, 0) + value
+    assert dict(zip(halves.column("k").to_pylist(), halves.column("v").to_pylist())) == expected
+    assert halves.num_rows == len(expected)

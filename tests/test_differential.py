@@ -119,6 +119,8 @@ def test_generated_file_agrees_with_the_reference(seed, monkeypatch):
         # million departments) get the same scrutiny.
         judge = rng.choice([1, 4096])
         monkeypatch.setattr(aggregator_module, "ROWS_TO_JUDGE_GROUPING", judge)
+        # Likewise, sums merged in two halves at once, as for large tables.
+        monkeypatch.setattr(aggregator_module, "_SPLIT_ROWS", judge)
         chunk = rng.choice([1, 2, 3, 7, 64, 1000, 8192, len(data) or 1])
         block = rng.choice([16, 100, 1000, 8192, 1 << 20])
         outcome, aggregator = run(data, chunk, block_size=block, **options)
