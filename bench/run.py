@@ -207,16 +207,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {label} | {m.path.name} | {message} | {m.seconds:.2f} | {m.mb_per_s:.0f} | "
               f"{peak} | {m.note} |")
     print()
+    # Targets 1 and 4 compare runs made back to back in each repeat: the median of those
+    # ratios, so that the machine's drift between repeats cancels out.
+    side_by_side_1 = median([b.seconds / p.seconds for b, p in zip(bare, project)])
+    side_by_side_4 = median([m.seconds / p.seconds for m, p in zip(many, project)])
     checks = [
-        ("1. 8 KB end to end / bare transport", project_8k.mb_per_s / bare_8k.mb_per_s, ">= 0.85"),
+        ("1. 8 KB end to end / bare transport", side_by_side_1, ">= 0.85"),
         ("2. 1 MB end to end / DuckDB, large file", large_1m.mb_per_s / duck.mb_per_s, ">= 0.5"),
         ("3a. server peak, large upload (MiB)", large_1m.peak_mib, "<= 300"),
         ("3b. peak large / peak 10 MB upload", large_1m.peak_mib / small_1m.peak_mib, "<= 1.25"),
-        ("4. ~1M departments time / 20 departments time", many_8k.seconds / project_8k.seconds,
-         "<= 2"),
+        ("4. ~1M departments time / 20 departments time", side_by_side_4, "<= 2"),
         ("5. desktop / bare transport, 8 KB", desktop_8k.mb_per_s / bare_8k.mb_per_s, ">= 0.7"),
     ]
     context = [
+        ("1, context: the same from the medians in the table",
+         project_8k.mb_per_s / bare_8k.mb_per_s),
+        ("4, context: the same from the medians in the table",
+         many_8k.seconds / project_8k.seconds),
         ("5, context: bare transport in one process / in two",
          bare_together_8k.mb_per_s / bare_8k.mb_per_s),
         ("5, context: desktop / bare transport in one process",
