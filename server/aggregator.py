@@ -27,7 +27,7 @@ import pyarrow
 import pyarrow.compute
 import pyarrow.csv
 
-from server.departments import Departments
+from server.departments import Departments, value_offsets
 
 REQUIRED_DEPARTMENT = "Department Name"
 REQUIRED_SALES = "Number of Sales"
@@ -202,8 +202,7 @@ def _last_byte_odd(keys: pyarrow.ChunkedArray) -> pyarrow.Array:
     """Per key: is its last byte odd (false for an empty key)."""
     parts = []
     for chunk in keys.chunks:
-        offsets = numpy.frombuffer(chunk.buffers()[1], numpy.int32, len(chunk) + 1,
-                                   4 * chunk.offset)
+        offsets = value_offsets(chunk)
         data = chunk.buffers()[2]
         if data is None or len(data) == 0:
             parts.append(numpy.zeros(len(chunk), bool))
@@ -217,8 +216,7 @@ def _name_edges(names: pyarrow.ChunkedArray) -> tuple[bool, bool]:
     """(any name empty, any name starting or ending with white space) for binary names."""
     empty = padded = False
     for chunk in names.chunks:
-        offsets = numpy.frombuffer(chunk.buffers()[1], numpy.int32, len(chunk) + 1,
-                                   4 * chunk.offset)
+        offsets = value_offsets(chunk)
         if not len(chunk):
             continue
         if (offsets[1:] == offsets[:-1]).any():

@@ -178,10 +178,15 @@ def _decompressed(blob: bytes) -> bytes:
                              asbytes=True)
 
 
+def value_offsets(values: pyarrow.Array) -> numpy.ndarray:
+    """Where each value of a string or binary array starts in its data, and where the last
+    ends (int32, one more than there are values), without a copy."""
+    return numpy.frombuffer(values.buffers()[1], numpy.int32, len(values) + 1, 4 * values.offset)
+
+
 def _lengths(values: pyarrow.Array) -> numpy.ndarray:
     """Byte lengths of a string or binary array's values (int64)."""
-    offsets = numpy.frombuffer(values.buffers()[1], numpy.int32, len(values) + 1, 4 * values.offset)
-    return numpy.diff(offsets).astype(numpy.int64)
+    return numpy.diff(value_offsets(values)).astype(numpy.int64)
 
 
 def _varints(values: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
@@ -233,7 +238,7 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
     count = len(keys)
     if count < 2:
         return numpy.arange(count)
-    offsets = numpy.frombuffer(keys.buffers()[1], numpy.int32, count + 1, 4 * keys.offset)
+    offsets = value_offsets(keys)
     starts = offsets[:-1].astype(numpy.int64)
     lengths = numpy.diff(offsets).astype(numpy.int64)
     data = keys.buffers()[2]
