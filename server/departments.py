@@ -8,7 +8,6 @@ over millions of tuples (measured: about 10 s of Python for a million department
 from __future__ import annotations
 
 import threading
-from array import array
 from typing import Iterable, Iterator
 
 import numpy
@@ -142,9 +141,7 @@ class Departments:
             return b"", b""
         names = _concatenated(pc.binary_join_element_wise(
             pc.cast(self.names, pyarrow.binary()), b"", _NAME_END.encode()))
-        totals = array("q", self.totals.to_pylist()) if self.totals.offset else None
-        totals = (totals.tobytes() if totals is not None else
-                  bytes(memoryview(self.totals.buffers()[1])[:8 * len(self)]))
+        totals = self.totals.to_numpy(zero_copy_only=False).tobytes()
         return _compressed(names), _compressed(totals)
 
     @classmethod
@@ -238,9 +235,8 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
     count = len(keys)
     if count < 2:
         return numpy.arange(count)
-    offsets = value_offsets(keys)
-    starts = offsets[:-1].astype(numpy.int64)
-    lengths = numpy.diff(offsets).astype(numpy.int64)
+    starts = value_offsets(keys)[:-1].astype(numpy.int64)
+    lengths = _lengths(keys)
     data = keys.buffers()[2]
     padded = numpy.zeros((len(data) if data is not None else 0) + 8, numpy.uint8)
     if data is not None:
@@ -292,7 +288,5 @@ def _concatenated(values: pyarrow.Array) -> bytes:
     values = _array(values)
     if values.type not in (pyarrow.binary(), pyarrow.string()):
         raise TypeError(f"expected string or binary values, not {values.type}")
-    _, offsets, data = values.buffers()
-    positions = memoryview(offsets).cast("i")  # int32 offsets
-    start, end = positions[values.offset], positions[values.offset + len(values)]
-    return bytes(memoryview(data)[start:end])
+    offsets = value_offsets(values)
+    return bytes(memoryview(values.buffers()[2])[offsets[0]:offsets[-1]])
