@@ -312,6 +312,7 @@ class Aggregator:
         self._threaded = threaded
         self._queue: queue.Queue[bytes | None] | None = None
         self._worker: threading.Thread | None = None
+        self._worker_busy = False  # a block is queued or being aggregated
         self._error: BaseException | None = None
         self._finished = False
 
@@ -349,6 +350,13 @@ class Aggregator:
         elif self._utf16 is not None:
             data = self._from_utf16(data, final=False)
         self._take(data)
+
+    def would_wait(self, size: int) -> bool:
+        """True when feeding `size` more bytes would likely complete a block while the worker
+        is still busy with the last one, so that feed() would wait for it. A caller that must
+        not block (an event loop) can then feed from another thread. A hint: an encoding not
+        yet known, or UTF-16, can make feed() wait when this said it would not."""
+        return self._worker_busy and len(self._buffer) + size >= self._block_size
 
     def finish(self) -> Result:
         """Aggregates what is left and returns the totals in output order.
@@ -535,6 +543,7 @@ class Aggregator:
         self._queue.join()
         if self._error is not None:
             raise self._error
+        self._worker_busy = True
         self._queue.put(block)
 
     def _work(self) -> None:
@@ -545,6 +554,7 @@ class Aggregator:
                 except BaseException as exc:  # handed to the feeding thread
                     self._error = exc
             del block
+            self._worker_busy = False
             self._queue.task_done()
 
     def _stop_worker(self) -> None:

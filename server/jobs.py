@@ -98,6 +98,15 @@ class UploadJob:
                                 "server accepts.")
         self._aggregator.feed(data)
 
+    def feed_would_wait(self, size: int) -> bool:
+        """True when feed() of `size` bytes would likely wait for the aggregator (a hint)."""
+        return self._aggregator.would_wait(size)
+
+    @property
+    def ended(self) -> bool:
+        """True once the job is completed, failed or cancelled."""
+        return self._ended
+
     def snapshot(self) -> JobRecord:
         """The job as it stands while running."""
         if self._aggregator is None:

@@ -61,14 +61,14 @@ def load_tls(cert: str | None, key: str | None) -> TlsFiles | None:
     return files
 
 
-class TokenInterceptor(grpc.ServerInterceptor):
+class TokenInterceptor(grpc.aio.ServerInterceptor):
     """Lets a call in only with metadata `authorization: Bearer <token>` (health is open)."""
 
     def __init__(self, token: str) -> None:
         self._expected = f"Bearer {token}".encode()
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(_OPEN_PREFIXES):
             return handler
         given = dict(handler_call_details.invocation_metadata).get("authorization", "")
@@ -78,9 +78,10 @@ class TokenInterceptor(grpc.ServerInterceptor):
 
 
 def _refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    def refuse(_request, context):
-        context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                      "This server needs an access token: pass --token or set SALES_TOKEN.")
+    async def refuse(_request, context):
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                            "This server needs an access token: pass --token or set "
+                            "SALES_TOKEN.")
 
     if handler.request_streaming and handler.response_streaming:
         return grpc.stream_stream_rpc_method_handler(refuse)

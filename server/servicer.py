@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+from typing import Callable
 
 import grpc
 
 from salesapi import sales_pb2, sales_pb2_grpc
 from server.aggregator import InputError, LimitExceeded
 from server.job_store import JobRecord
-from server.jobs import Abandoned, JobManager, OutputError, cannot_write_message, is_job_id
+from server.jobs import (Abandoned, JobManager, OutputError, UploadJob, cannot_write_message,
+                         is_job_id)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ def job_bytes(record: JobRecord) -> bytes:
     return job_message(record).SerializeToString() + record.departments.wire()
 
 
-def add_to_server(servicer: "SalesServicer", server: grpc.Server) -> None:
+def add_to_server(servicer: "SalesServicer", server: grpc.aio.Server) -> None:
     """As sales_pb2_grpc.add_SalesServiceServicer_to_server, except that a Job is sent as the
     bytes job_bytes made (a handler without a response serializer sends bytes as they are)."""
     handlers = {
@@ -65,66 +69,101 @@ def add_to_server(servicer: "SalesServicer", server: grpc.Server) -> None:
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
+async def _in_thread(function, *args, on_cancel: Callable[[], None] | None = None):
+    """function(*args) on the event loop's thread pool, so that the loop keeps serving.
+
+    If the call is cancelled meanwhile, on_cancel() runs and the function is waited for before
+    the cancellation goes on: a job is never ended while a thread still works on it."""
+    future = asyncio.get_running_loop().run_in_executor(None, function, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        if on_cancel is not None:
+            on_cancel()
+        await asyncio.wait([future])
+        raise
+
+
 class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
-    """Thin: every decision about files and jobs is the job manager's."""
+    """Thin: every decision about files and jobs is the job manager's.
+
+    Runs on the server's event loop. An upload's bytes are fed to its job right there, message
+    by message (a client on the same loop, as the window's, then streams without a thread
+    hand-off per message); whatever may take a while runs on the loop's thread pool.
+    """
 
     def __init__(self, jobs: JobManager) -> None:
         self._jobs = jobs
         self.stopping = False
 
-    def UploadCSV(self, request_iterator, context):
+    async def UploadCSV(self, request_iterator, context):
         try:
-            job = self._jobs.start_upload()
+            job = self._jobs.start_upload()  # quick: one file opened, one row written
         except LimitExceeded as exc:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except OutputError as exc:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        context.send_initial_metadata((("job-id", job.job_id),))
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         log.info("job %s started", job.job_id)
         code = message = None
         try:
-            for chunk in request_iterator:
-                job.set_filename(chunk.filename)
-                job.feed(chunk.data)
-            record = job.complete(is_abandoned=lambda: not context.is_active())
-        except (grpc.RpcError, Abandoned):
-            # The call is gone (its stream broke, or ended without it). Nobody reads a reply.
-            record = self._abandon(job)
+            await context.send_initial_metadata((("job-id", job.job_id),))
+            record = await self._receive(job, request_iterator)
+        except (asyncio.CancelledError, grpc.RpcError, Abandoned):
+            # The call is gone: cancelled by its client (who may also have vanished) or cut off
+            # by a stop. Nobody reads a reply. A job that completed just before stays so.
+            if not job.ended:
+                await _in_thread(self._abandon, job)
+            log.info("job %s ended %s", job.job_id, job.record.state.name)
+            raise asyncio.CancelledError from None
         except InputError as exc:
-            record, code, message = job.fail(str(exc)), grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+            code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
         except LimitExceeded as exc:
-            record, code, message = job.fail(str(exc)), grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
+            code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
         except OSError as exc:
             log.error("job %s: cannot write its files: %s", job.job_id, exc)
-            message = cannot_write_message(exc)
-            record, code = job.fail(message), grpc.StatusCode.UNAVAILABLE
+            code, message = grpc.StatusCode.UNAVAILABLE, cannot_write_message(exc)
         except Exception:
             log.exception("job %s failed unexpectedly", job.job_id)
+            code = grpc.StatusCode.INTERNAL
             message = "The server hit an internal error while processing the file."
-            record, code = job.fail(message), grpc.StatusCode.INTERNAL
+        if code is not None:
+            record = await _in_thread(job.fail, message)
         log.info("job %s ended %s: %s rows, %s rejected", job.job_id, record.state.name,
                  record.rows_processed, record.rows_rejected)
         if code is not None:
-            context.abort(code, message)
-        if not context.is_active():
-            context.abort(grpc.StatusCode.CANCELLED, record.error or "cancelled")
+            await context.abort(code, message)
         return job_bytes(record)
 
-    def _abandon(self, job) -> JobRecord:
-        """Ends a job whose call is gone: stopped by this server, or cancelled by its client
-        (who may also have vanished). The request stream can break or just end either way."""
+    @staticmethod
+    async def _receive(job: UploadJob, request_iterator) -> JobRecord:
+        """Feeds the request stream to the job, then completes it."""
+        async for chunk in request_iterator:
+            job.set_filename(chunk.filename)
+            if job.feed_would_wait(len(chunk.data)):
+                await _in_thread(job.feed, chunk.data)
+            else:
+                job.feed(chunk.data)
+        gone = threading.Event()
+        return await _in_thread(job.complete, gone.is_set, on_cancel=gone.set)
+
+    def _abandon(self, job: UploadJob) -> JobRecord:
+        """Ends a job whose call is gone: stopped by this server, or cancelled by its client."""
         return job.fail(SERVER_STOPPING_MESSAGE) if self.stopping else job.cancel()
 
-    def GetJobStatus(self, request, context):
+    async def GetJobStatus(self, request, context):
         if not is_job_id(request.job_id):
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"\"{request.job_id[:64]}\" is not a job id; a job id is 32 "
-                          "hexadecimal characters.")
-        record = self._jobs.get(request.job_id)
-        if record is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {request.job_id}.")
-        return job_bytes(record)
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"\"{request.job_id[:64]}\" is not a job id; a job id is 32 "
+                                "hexadecimal characters.")
+        reply = await asyncio.to_thread(self._job_bytes, request.job_id)
+        if reply is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {request.job_id}.")
+        return reply
 
-    def ListJobs(self, request, context):
-        return sales_pb2.ListJobsResponse(
-            jobs=[job_message(record) for record in self._jobs.list(request.limit)])
+    def _job_bytes(self, job_id: str) -> bytes | None:
+        record = self._jobs.get(job_id)
+        return None if record is None else job_bytes(record)
+
+    async def ListJobs(self, request, context):
+        records = await asyncio.to_thread(self._jobs.list, request.limit)
+        return sales_pb2.ListJobsResponse(jobs=[job_message(record) for record in records])

@@ -19,7 +19,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from conftest import ROOT, rpc_error, totals, upload
 from salesapi import sales_pb2, sales_pb2_grpc
 from salesapi.client import open_channel
-from server.jobs import Limits
+from server.jobs import Limits, UploadJob
 
 SALES = (b"Date,Department Name,Number of Sales\n"
          b"2024-01-01,Electronics,12\n2024-01-02,Clothing,5\n2024-01-03,Electronics,-2\n"
@@ -126,6 +126,29 @@ def test_eight_uploads_at_once(stub):
         assert dict(totals(job)) == counts
         assert job.filename == f"f{n}.csv"
     assert len({job.output_path for job in jobs}) == 8
+
+
+def test_large_messages_are_fed_off_the_event_loop_while_the_aggregator_is_busy(
+        stub, monkeypatch):
+    # 1 MB messages outrun the aggregator at each 4 MB block; those feeds wait for it on the
+    # loop's thread pool, so that the loop goes on serving other calls.
+    threads = []
+    feed = UploadJob.feed
+
+    def recorded(job, data):
+        threads.append(threading.current_thread().name)
+        feed(job, data)
+
+    monkeypatch.setattr(UploadJob, "feed", recorded)
+    rows = b"".join(b"2024-01-01,Dept %d,%d\n" % (i % 7, i % 100) for i in range(1_500_000))
+    job = upload(stub, b"Date,Department Name,Number of Sales\n" + rows, size=1 << 20)
+    expected = {}
+    for i in range(1_500_000):
+        expected[f"Dept {i % 7}"] = expected.get(f"Dept {i % 7}", 0) + i % 100
+    assert dict(totals(job)) == expected
+    assert job.rows_processed == 1_500_000
+    assert any(name.startswith("grpc-worker") for name in threads)
+    assert any(name == "grpc-server" for name in threads)
 
 
 def test_cancelled_upload_leaves_a_cancelled_job_and_no_files(stub, running_server):
