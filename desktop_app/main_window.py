@@ -20,7 +20,8 @@ from desktop_app.job_panel import JobPanel, banner
 from desktop_app.server_runner import EmbeddedServer
 from desktop_app.upload_worker import UploadWorker
 from salesapi import sales_pb2, sales_pb2_grpc
-from salesapi.client import DEFAULT_CHUNK_SIZE, open_channel
+from salesapi.client import DEFAULT_CHUNK_SIZE, channel_credentials, open_channel
+from salesapi.loop_thread import EventLoopThread
 
 _NO_FILE = ("No file chosen. Click “Choose file…”, press Ctrl+O, or drop a CSV file on this "
             "window.")
@@ -47,7 +48,13 @@ class MainWindow(QMainWindow):
         self.address = address
         self._server = server
         self._chunk_size = chunk_size
+        self._token = token
+        self._credentials = channel_credentials(ca_cert)  # OSError: an unreadable CA file
         self._channel = open_channel(address, token, ca_cert)
+        # Uploads run on an asyncio loop: the embedded server's own (see UploadWorker), or,
+        # with a server elsewhere, one of the window's.
+        self._loop_thread = None if server is not None else EventLoopThread("upload-client")
+        self._loop = server.loop if server is not None else self._loop_thread.loop
         self._stub = sales_pb2_grpc.SalesServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._api = ApiClient(address, self)
@@ -206,7 +213,7 @@ class MainWindow(QMainWindow):
         return self._thread is not None
 
     def start_upload(self) -> None:
-        """Streams the chosen file on a worker thread."""
+        """Streams the chosen file; a worker thread waits for the upload to end."""
         if self.is_uploading() or self._path is None:
             return
         self._show_file_message("")
@@ -217,7 +224,8 @@ class MainWindow(QMainWindow):
         self.progress.setValue(0)
         self.progress_label.setText("Connecting to the server…")
         thread = QThread(self)
-        worker = UploadWorker(self._stub, self._path, self.address, self._chunk_size)
+        worker = UploadWorker(self._loop, self.address, self._path, self._chunk_size,
+                              self._token, self._credentials)
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
         worker.job_started.connect(self._on_job_started)
@@ -365,6 +373,8 @@ class MainWindow(QMainWindow):
             self._thread.wait()
             self._on_thread_finished()
         self._channel.close()
+        if self._loop_thread is not None:
+            self._loop_thread.stop()
         if self._server is not None:
             self._server.stop()
         super().closeEvent(event)

@@ -25,6 +25,11 @@ class EmbeddedServer:
         self.config = config
         log.info("embedded server on %s", self.address)
 
+    @property
+    def loop(self):
+        """The server's event loop; the window runs its uploads on it."""
+        return self._server.loop
+
     def stop(self) -> None:
         """Stops serving and releases the storage folder; safe to call twice.
 

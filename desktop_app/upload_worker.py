@@ -1,7 +1,8 @@
-"""Streams one file through the real stub off the GUI thread, reporting as signals."""
+"""Streams one file through the real stub on an asyncio loop, reporting as signals."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -11,7 +12,8 @@ import grpc
 from PySide6.QtCore import QObject, Signal, Slot
 
 from salesapi import sales_pb2_grpc
-from salesapi.client import DEFAULT_CHUNK_SIZE, describe_rpc_error, file_chunks
+from salesapi.client import (DEFAULT_CHUNK_SIZE, describe_rpc_error, file_chunks,
+                             open_aio_channel, token_metadata)
 
 # Progress is reported at most this often, so a fast upload does not flood the event loop.
 _PROGRESS_INTERVAL = 0.05
@@ -20,8 +22,11 @@ _PROGRESS_INTERVAL = 0.05
 class UploadWorker(QObject):
     """Lives on a QThread; run() blocks there until the upload ends one way or another.
 
-    Signals are emitted from the worker thread and from gRPC's own thread (progress), never
-    touching widgets; Qt queues them to the window.
+    The upload itself runs on `loop`, an asyncio loop on a thread of its own. With the embedded
+    server that is the server's own loop: client and server then pass each message without a
+    thread hand-off, which in one process is what makes the upload fast (measured: about 1.5
+    times the speed of a client on a thread of its own). Signals are emitted from those
+    threads, never touching widgets; Qt queues them to the window.
     """
 
     job_started = Signal(str)  # job id, from the server's initial metadata
@@ -31,37 +36,40 @@ class UploadWorker(QObject):
     cancelled = Signal()
     ended = Signal()  # after any of finished, failed, cancelled
 
-    def __init__(self, stub: sales_pb2_grpc.SalesServiceStub, path: Path, address: str,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, address: str, path: Path,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, token: str | None = None,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
         super().__init__()
-        self._stub = stub
-        self._path = path
+        self._loop = loop
         self._address = address
+        self._path = path
         self._chunk_size = chunk_size
+        self._metadata = token_metadata(token)
+        self._credentials = credentials
         self._lock = threading.Lock()
-        self._call: grpc.Future | None = None
+        self._call: grpc.aio.StreamUnaryCall | None = None
         self._cancel_requested = False
         self._read_error: OSError | None = None
         self._size = 0
         self._last_report = 0.0
 
     def cancel(self) -> None:
-        """Cancels the RPC itself (never just the generator); safe from any thread."""
+        """Cancels the RPC itself (never just the request stream); safe from any thread."""
         with self._lock:
             self._cancel_requested = True
             call = self._call
         if call is not None:
-            call.cancel()
+            self._loop.call_soon_threadsafe(call.cancel)
 
     @Slot()
     def run(self) -> None:
         """Uploads the file; emits exactly one of finished, failed, cancelled, then ended."""
         try:
-            self._run()
+            asyncio.run_coroutine_threadsafe(self._upload(), self._loop).result()
         finally:
             self.ended.emit()
 
-    def _run(self) -> None:
+    async def _upload(self) -> None:
         try:
             self._size = os.path.getsize(self._path)
             with open(self._path, "rb"):
@@ -69,44 +77,63 @@ class UploadWorker(QObject):
         except OSError as exc:
             self.failed.emit(f"Cannot read {self._path.name}: {exc.strerror or exc}.")
             return
-        call = self._stub.UploadCSV.future(self._chunks())
-        # Waited for on an event of our own: a thread waiting in call.result() is woken by gRPC
-        # at every message sent, and those wake-ups slow the upload (measured: about 15 %).
-        done = threading.Event()
-        call.add_done_callback(lambda _call: done.set())
-        with self._lock:
-            self._call = call
-            cancel_now = self._cancel_requested
-        if cancel_now:
-            call.cancel()
-        try:
-            job_id = dict(call.initial_metadata() or ()).get("job-id")
-            if job_id:
-                self.job_started.emit(job_id)
-            done.wait()
-            job = call.result()
-        except grpc.FutureCancelledError:
-            self.cancelled.emit()
-        except grpc.RpcError as error:
-            if self._read_error is not None:
-                self.failed.emit(f"Reading {self._path.name} failed part way: "
-                                 f"{self._read_error.strerror or self._read_error}.")
-            elif self._cancel_requested:
-                self.cancelled.emit()
+        async with open_aio_channel(self._address, self._credentials) as channel:
+            call = sales_pb2_grpc.SalesServiceStub(channel).UploadCSV(metadata=self._metadata)
+            with self._lock:
+                self._call = call
+                cancel_now = self._cancel_requested
+            if cancel_now:
+                call.cancel()
+            announcing = asyncio.ensure_future(self._announce(call))
+            await self._send(call)
+            try:
+                job = await call
+            except asyncio.CancelledError:
+                if not call.cancelled():
+                    raise
+                self._report_stop(None)
+            except grpc.RpcError as error:
+                self._report_stop(error)
             else:
-                self.failed.emit(describe_rpc_error(error, self._address))
-        else:
-            self.progressed.emit(self._size, self._size)
-            self.finished.emit(job)
+                await announcing
+                self.progressed.emit(self._size, self._size)
+                self.finished.emit(job)
+            finally:
+                announcing.cancel()
 
-    def _chunks(self):
-        # Consumed by gRPC on its own thread. A read error ends the stream with an exception,
-        # which makes gRPC cancel the call: a truncated file must never look complete.
+    async def _announce(self, call: grpc.aio.StreamUnaryCall) -> None:
         try:
-            yield from file_chunks(self._path, self._chunk_size, self._on_sent)
+            job_id = dict(await call.initial_metadata() or ()).get("job-id")
+        except (asyncio.CancelledError, grpc.RpcError):
+            return
+        if job_id:
+            self.job_started.emit(job_id)
+
+    async def _send(self, call: grpc.aio.StreamUnaryCall) -> None:
+        """Writes the file as chunks. A read error cancels the call: a truncated file must never
+        look complete. If the call ends early, the writing stops; awaiting the call tells why."""
+        try:
+            for chunk in file_chunks(self._path, self._chunk_size, self._on_sent):
+                await call.write(chunk)
+            await call.done_writing()
         except OSError as exc:
             self._read_error = exc
-            raise
+            call.cancel()
+        except (asyncio.InvalidStateError, grpc.RpcError):
+            pass
+        except asyncio.CancelledError:
+            if not call.cancelled():
+                raise
+
+    def _report_stop(self, error: grpc.RpcError | None) -> None:
+        """Reports a call that ended without a job: cancelled (error None) or refused."""
+        if self._read_error is not None:
+            self.failed.emit(f"Reading {self._path.name} failed part way: "
+                             f"{self._read_error.strerror or self._read_error}.")
+        elif error is None or self._cancel_requested:
+            self.cancelled.emit()
+        else:
+            self.failed.emit(describe_rpc_error(error, self._address))
 
     def _on_sent(self, sent: int) -> None:
         now = time.monotonic()

@@ -16,18 +16,40 @@ DEFAULT_CHUNK_SIZE = 8192
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1)]
 
 
+def channel_credentials(ca_cert: str | os.PathLike | None) -> grpc.ChannelCredentials | None:
+    """TLS credentials trusting ca_cert (a PEM file), or None for plaintext; raises OSError if
+    the file cannot be read."""
+    if not ca_cert:
+        return None
+    return grpc.ssl_channel_credentials(root_certificates=Path(ca_cert).read_bytes())
+
+
+def token_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
+    """The call metadata that carries a token (none without one)."""
+    return (("authorization", f"Bearer {token}"),) if token else ()
+
+
 def open_channel(address: str, token: str | None = None,
                  ca_cert: str | os.PathLike | None = None) -> grpc.Channel:
     """A channel to a server at HOST:PORT: TLS when ca_cert (a PEM file) is given, and every call
     carrying `authorization: Bearer <token>` when token is given."""
-    if ca_cert:
-        credentials = grpc.ssl_channel_credentials(root_certificates=Path(ca_cert).read_bytes())
+    credentials = channel_credentials(ca_cert)
+    if credentials is not None:
         channel = grpc.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
     else:
         channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
     if token:
         channel = grpc.intercept_channel(channel, _BearerToken(token))
     return channel
+
+
+def open_aio_channel(address: str,
+                     credentials: grpc.ChannelCredentials | None = None) -> grpc.aio.Channel:
+    """An asyncio channel to HOST:PORT, bound to the running loop: TLS with credentials (see
+    channel_credentials). Pass token_metadata(token) with each call."""
+    if credentials is not None:
+        return grpc.aio.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
 
 
 class _CallDetails(
@@ -42,7 +64,7 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInter
     """Adds the token to every call's metadata."""
 
     def __init__(self, token: str) -> None:
-        self._header = ("authorization", f"Bearer {token}")
+        (self._header,) = token_metadata(token)
 
     def _details(self, details: grpc.ClientCallDetails) -> _CallDetails:
         metadata = list(details.metadata or ()) + [self._header]
