@@ -138,11 +138,13 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
     async def _receive(job: UploadJob, request_iterator) -> JobRecord:
         """Feeds the request stream to the job, then completes it."""
         async for chunk in request_iterator:
-            job.set_filename(chunk.filename)
-            if job.feed_would_wait(len(chunk.data)):
-                await _in_thread(job.feed, chunk.data)
+            if chunk.filename:
+                job.set_filename(chunk.filename)
+            data = chunk.data  # each read of a bytes field is a copy
+            if job.feed_would_wait(len(data)):
+                await _in_thread(job.feed, data)
             else:
-                job.feed(chunk.data)
+                job.feed(data)
         gone = threading.Event()
         return await _in_thread(job.complete, gone.is_set, on_cancel=gone.set)
 
