@@ -1,5 +1,6 @@
 """The real window (offscreen), its embedded server and the real stub, driven like a user would."""
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from desktop_app.history_model import HistoryModel
 from desktop_app.main_window import MainWindow
 from desktop_app.server_runner import EmbeddedServer
 from desktop_app.totals_model import TotalsModel
+from desktop_app.upload_worker import UploadWorker
 from salesapi import sales_pb2
 from server.app import ServerConfig
 from server.job_store import JobState, JobStore
@@ -115,6 +117,24 @@ def test_whole_flow(qtbot, window, embedded, tmp_path):
     window.job_panel.copy_button.click()
     from PySide6.QtGui import QGuiApplication
     assert QGuiApplication.clipboard().text() == job.output_path
+
+
+def test_the_upload_runs_on_the_embedded_servers_own_event_loop(qtbot, window, embedded,
+                                                                tmp_path, monkeypatch):
+    # Client and server on one loop pass each message without a thread hand-off: that is what
+    # makes the window's upload fast in one process (bench/run.py, target 5).
+    loops = set()
+    on_sent = UploadWorker._on_sent
+
+    def recorded(worker, sent):
+        loops.add(asyncio.get_running_loop())
+        on_sent(worker, sent)
+
+    monkeypatch.setattr(UploadWorker, "_on_sent", recorded)
+    choose(window, big_file(tmp_path / "big.csv", 1))
+    with qtbot.waitSignal(window.upload_finished, timeout=TIMEOUT_MS):
+        window.start_button.click()
+    assert loops == {embedded.loop}
 
 
 @pytest.mark.parametrize("content", [b"", b"Department Name,Number of Sales\nA,1\n"],
