@@ -12,6 +12,9 @@ import grpc
 from salesapi import sales_pb2
 
 DEFAULT_CHUNK_SIZE = 8192
+# The file is read ahead in this much at a time, not one system call per chunk (measured: less
+# CPU per upload, which on a busy machine is time).
+_READ_AHEAD = 1 << 20
 # A reply lists every department; a file with millions of them needs a large message.
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1)]
 
@@ -96,7 +99,7 @@ def file_chunks(
     """
     filename = os.path.basename(path)
     sent = 0
-    with open(path, "rb") as handle:
+    with open(path, "rb", buffering=max(_READ_AHEAD, chunk_size)) as handle:
         data = handle.read(chunk_size)
         yield sales_pb2.UploadChunk(data=data, filename=filename)
         sent += len(data)
