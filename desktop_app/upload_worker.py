@@ -24,9 +24,10 @@ class UploadWorker(QObject):
 
     The upload itself runs on `loop`, an asyncio loop on a thread of its own. With the embedded
     server that is the server's own loop: client and server then pass each message without a
-    thread hand-off, which in one process is what makes the upload fast (measured: about 1.5
-    times the speed of a client on a thread of its own). Signals are emitted from those
-    threads, never touching widgets; Qt queues them to the window.
+    thread hand-off, which in one process is what makes the upload fast (measured, 100 MB in
+    8 KB chunks: about 2.8 s, against 3.8 s with a blocking stub on a thread of its own).
+    Signals are emitted from those threads, never touching widgets; Qt queues them to the
+    window.
     """
 
     job_started = Signal(str)  # job id, from the server's initial metadata
