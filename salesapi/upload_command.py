@@ -45,6 +45,13 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
                 progress.clear()
             print(describe_rpc_error(error, address), file=err)
             return 1
+        except KeyboardInterrupt:
+            # Leaving this block closes the channel, which cancels the call: the server ends
+            # the job CANCELLED and removes its files.
+            if progress:
+                progress.clear()
+            print("Upload cancelled; the server keeps nothing from it.", file=err)
+            return 130
     if progress:
         progress.clear()
     _print_job(job, time.monotonic() - started, max_rows, out)

@@ -1,9 +1,12 @@
 """`python main.py upload` against a running `python main.py serve`: output and exit codes."""
 
+import signal
 import subprocess
 import sys
+import time
 
 from conftest import ROOT
+from server.job_store import JobState
 
 
 def run_upload(*args: str) -> subprocess.CompletedProcess:
@@ -85,3 +88,28 @@ def test_serve_refuses_a_damaged_history(tmp_path):
     assert done.returncode == 1
     assert "cannot be opened" in done.stderr and "Traceback" not in done.stderr
     assert (storage / "jobs.sqlite3").read_bytes() == b"this is not a database" * 100
+
+
+def test_ctrl_c_cancels_the_upload_in_a_sentence(running_server, tmp_path):
+    csv = tmp_path / "sales.csv"
+    csv.write_bytes(b"Date,Department Name,Number of Sales\n" + b"d,Toys,1\n" * 200_000)
+    # 16-byte chunks: the upload takes far longer than the test needs to interrupt it.
+    client = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "upload", str(csv), "--server",
+         running_server.address, "--chunk-size", "16"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    jobs = running_server.server.jobs
+    deadline = time.monotonic() + 60
+    while not any(job.state == JobState.RUNNING for job in jobs.list()):
+        assert time.monotonic() < deadline and client.poll() is None
+        time.sleep(0.05)
+    client.send_signal(signal.SIGINT)
+    stdout, stderr = client.communicate(timeout=60)
+    assert client.returncode == 130
+    assert stderr == "Upload cancelled; the server keeps nothing from it.\n"
+    assert stdout == ""
+    assert jobs.wait_idle(30)
+    [job] = jobs.list()
+    assert job.state == JobState.CANCELLED
+    assert list(running_server.output_dir.iterdir()) == []
