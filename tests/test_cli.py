@@ -3,7 +3,7 @@
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 from conftest import ROOT
 from server.job_store import JobState
@@ -90,7 +90,17 @@ def test_serve_refuses_a_damaged_history(tmp_path):
     assert (storage / "jobs.sqlite3").read_bytes() == b"this is not a database" * 100
 
 
-def test_ctrl_c_cancels_the_upload_in_a_sentence(running_server, tmp_path):
+def test_ctrl_c_cancels_the_upload_in_a_sentence(running_server, tmp_path, monkeypatch):
+    jobs = running_server.server.jobs
+    started = threading.Event()
+    start_upload = jobs.start_upload
+
+    def recorded():
+        job = start_upload()
+        started.set()
+        return job
+
+    monkeypatch.setattr(jobs, "start_upload", recorded)
     csv = tmp_path / "sales.csv"
     csv.write_bytes(b"Date,Department Name,Number of Sales\n" + b"d,Toys,1\n" * 200_000)
     # 16-byte chunks: the upload takes far longer than the test needs to interrupt it.
@@ -99,11 +109,7 @@ def test_ctrl_c_cancels_the_upload_in_a_sentence(running_server, tmp_path):
          running_server.address, "--chunk-size", "16"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    jobs = running_server.server.jobs
-    deadline = time.monotonic() + 60
-    while not any(job.state == JobState.RUNNING for job in jobs.list()):
-        assert time.monotonic() < deadline and client.poll() is None
-        time.sleep(0.05)
+    assert started.wait(60), "the upload never reached the server"
     client.send_signal(signal.SIGINT)
     stdout, stderr = client.communicate(timeout=60)
     assert client.returncode == 130
