@@ -137,7 +137,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
     @staticmethod
     async def _receive(job: UploadJob, context: grpc.aio.ServicerContext) -> JobRecord:
         """Feeds the request stream to the job, then completes it."""
-        # context.read() rather than the request iterator: measured about 10 % faster per message.
+        # context.read() rather than the request iterator: measured 4 to 10 % faster per message.
         read = context.read
         while (chunk := await read()) is not grpc.aio.EOF:
             if chunk.filename:
@@ -159,7 +159,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"\"{request.job_id[:64]}\" is not a job id; a job id is 32 "
                                 "hexadecimal characters.")
-        reply = await asyncio.to_thread(self._job_bytes, request.job_id)
+        reply = await _in_thread(self._job_bytes, request.job_id)
         if reply is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {request.job_id}.")
         return reply
@@ -169,5 +169,5 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         return None if record is None else job_bytes(record)
 
     async def ListJobs(self, request, context):
-        records = await asyncio.to_thread(self._jobs.list, request.limit)
+        records = await _in_thread(self._jobs.list, request.limit)
         return sales_pb2.ListJobsResponse(jobs=[job_message(record) for record in records])
