@@ -11,6 +11,9 @@ import threading
 from typing import Iterable, Iterator
 
 import numpy
+# pyarrow.array() of a numpy array imports numpy.ma on first use, 20 ms or more: paid here, at
+# start-up, rather than by a server's first upload.
+import numpy.ma  # noqa: F401
 import pyarrow
 import pyarrow.compute as pc
 

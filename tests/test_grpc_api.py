@@ -386,3 +386,35 @@ def test_an_upload_cut_off_by_a_stop_is_failed_not_cancelled(start_server, tmp_p
         store.close()
     assert job.state == JobState.FAILED
     assert job.error == "The server was stopped during the upload; please upload the file again."
+
+
+_FIRST_UPLOAD = """
+import sys
+from pathlib import Path
+from salesapi import sales_pb2, sales_pb2_grpc
+from salesapi.client import open_channel
+from server.app import ServerConfig, create_server
+
+server, port = create_server("127.0.0.1:0", ServerConfig(storage_dir=Path(sys.argv[1])))
+server.start()
+with open_channel(f"127.0.0.1:{port}") as channel:
+    stub = sales_pb2_grpc.SalesServiceStub(channel)
+    stub.ListJobs(sales_pb2.ListJobsRequest())  # the client's own first-call imports
+    before = set(sys.modules)
+    job = stub.UploadCSV(iter([sales_pb2.UploadChunk(data=sys.stdin.buffer.read())]))
+server.stop()
+assert job.state == sales_pb2.JOB_STATE_COMPLETED, job.error
+print(" ".join(sorted(name for name in set(sys.modules) - before
+                      if name.split(".")[0] in ("pyarrow", "numpy"))))
+"""
+
+
+def test_a_servers_first_upload_imports_no_arrow_or_numpy_module(tmp_path):
+    """Arrow and numpy load some modules lazily, tens of milliseconds each; the server loads
+    them at start-up, so that its first upload does not wait for them."""
+    # A rejected row (the exact path), then plain rows past it (the columnar path).
+    data = SALES + b"2024-02-01,Garden,7\n" * 20_000
+    done = subprocess.run([sys.executable, "-c", _FIRST_UPLOAD, str(tmp_path)], input=data,
+                          capture_output=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().split() == []
