@@ -1,0 +1,15 @@
+"""What one server accepts: the limits and their defaults, written here and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one server accepts; the command line's defaults are these."""
+
+    max_upload_bytes: int = 10 * 1024**3
+    max_departments: int = 5_000_000
+    max_concurrent_uploads: int = 8
+    max_field_bytes: int = 1 << 20  # the longest row (or field) in bytes
