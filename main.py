@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from salesapi.client import DEFAULT_CHUNK_SIZE
+from server.limits import Limits
 
 DEFAULT_PORT = 50051
 
@@ -25,7 +26,6 @@ def _env_int(name: str, default: int) -> int:
 
 def _server_config(args: argparse.Namespace):
     from server.app import ServerConfig
-    from server.jobs import Limits
     from server.security import load_tls
 
     return ServerConfig(
@@ -45,18 +45,22 @@ def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
                         help="job history and output folder (env STORAGE_DIR; default storage)")
     parser.add_argument("--output-dir", default=os.environ.get("OUTPUT_DIR") or None,
                         help="where output CSVs go (env OUTPUT_DIR; default STORAGE_DIR/processed)")
+    defaults = Limits()
     parser.add_argument("--max-upload-bytes", type=int,
-                        default=_env_int("MAX_UPLOAD_BYTES", 10 * 1024**3),
-                        help="largest accepted file (env MAX_UPLOAD_BYTES; default 10 GiB)")
+                        default=_env_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
+                        help="largest accepted file (env MAX_UPLOAD_BYTES; default %(default)s)")
     parser.add_argument("--max-departments", type=int,
-                        default=_env_int("MAX_DEPARTMENTS", 5_000_000),
-                        help="most distinct departments per file (env MAX_DEPARTMENTS)")
+                        default=_env_int("MAX_DEPARTMENTS", defaults.max_departments),
+                        help="most distinct departments per file (env MAX_DEPARTMENTS; "
+                             "default %(default)s)")
     parser.add_argument("--max-concurrent-uploads", type=int,
-                        default=_env_int("MAX_CONCURRENT_UPLOADS", 8),
-                        help="uploads served at once (env MAX_CONCURRENT_UPLOADS; default 8)")
+                        default=_env_int("MAX_CONCURRENT_UPLOADS", defaults.max_concurrent_uploads),
+                        help="uploads served at once (env MAX_CONCURRENT_UPLOADS; "
+                             "default %(default)s)")
     parser.add_argument("--max-field-bytes", type=int,
-                        default=_env_int("MAX_FIELD_BYTES", 1 << 20),
-                        help="longest row or field (env MAX_FIELD_BYTES; default 1 MiB)")
+                        default=_env_int("MAX_FIELD_BYTES", defaults.max_field_bytes),
+                        help="longest row or field in bytes (env MAX_FIELD_BYTES; "
+                             "default %(default)s)")
 
 
 def _add_client_security_flags(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +71,7 @@ def _add_client_security_flags(parser: argparse.ArgumentParser) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Runs the headless server."""
-    from server.job_store import StoreError
+    from server.app import ServerStartError
     from server.security import SecurityError, check_exposure
     from server.serve import serve
 
@@ -75,14 +79,14 @@ def run_serve(args: argparse.Namespace) -> int:
         config = _server_config(args)
         check_exposure(args.host, config.tls, args.insecure)
         return serve(args.host, args.port, config)
-    except (StoreError, RuntimeError, SecurityError) as exc:
+    except (ServerStartError, SecurityError) as exc:
         print(exc, file=sys.stderr)
         return 1
 
 
 def run_upload(args: argparse.Namespace) -> int:
     """Uploads one file to a running server and prints the totals."""
-    from salesapi.upload_command import upload
+    from cli.upload_command import upload
 
     return upload(Path(args.file), args.server, args.chunk_size,
                   None if args.all else args.max_rows, token=args.token, ca_cert=args.ca_cert)

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from desktop_app.event_loop import WindowLoop  # noqa: E402
 from desktop_app.main_window import MainWindow  # noqa: E402
 from desktop_app.server_runner import EmbeddedServer  # noqa: E402
 from server.app import ServerConfig  # noqa: E402
@@ -28,8 +29,9 @@ def main() -> int:
     app = QApplication([])
     outcome: dict = {}
     with tempfile.TemporaryDirectory() as storage:
-        server = EmbeddedServer(ServerConfig(storage_dir=Path(storage)))
-        window = MainWindow(server.address, server)
+        loop = WindowLoop()
+        server = EmbeddedServer(ServerConfig(storage_dir=Path(storage)), loop.loop)
+        window = MainWindow(server.address, server, loop=loop)
         window.show()
         window.select_file(path)
         ticks: list[float] = []
@@ -55,6 +57,7 @@ def main() -> int:
         window.upload_failed.connect(failed)
         QTimer.singleShot(100, start)
         app.exec()
+        loop.stop()
     gaps = [b - a for a, b in zip(ticks, ticks[1:])] or [0.0]
     outcome.update(ticks=len(ticks), longest_gap_ms=round(max(gaps) * 1000, 1))
     print(json.dumps(outcome))

@@ -26,7 +26,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import ServerProcess  # noqa: E402
+from bench.server_process import ServerProcess  # noqa: E402
 from salesapi import sales_pb2, sales_pb2_grpc  # noqa: E402
 from salesapi.client import open_channel  # noqa: E402
 
@@ -167,13 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=300, help="stop starting uploads after this")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as storage:
-        server = ServerProcess([sys.executable, "main.py", "serve", "--port", "0",
-                                "--storage-dir", storage, "--log-level", "WARNING"])
+        server = ServerProcess.serve(Path(storage), "--log-level", "WARNING", keep_stderr=False)
         try:
             ok = run_load(server.address, server.process.pid, args.clients, args.uploads,
                           args.rounds, args.seconds)
         finally:
-            server.stop()
+            server.stop(graceful=True)
     return 0 if ok else 1
 
 

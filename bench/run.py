@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.generate import generate  # noqa: E402
+from bench.server_process import ServerProcess  # noqa: E402
 from salesapi import sales_pb2_grpc  # noqa: E402
 from salesapi.client import file_chunks, open_channel  # noqa: E402
 
@@ -52,29 +53,6 @@ class Measurement:
         return self.path.stat().st_size / 1e6 / self.seconds
 
 
-class ServerProcess:
-    """A server in a child process; its address is read from the line it prints."""
-
-    def __init__(self, command: list[str], env: dict | None = None) -> None:
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                        text=True, cwd=ROOT, env={**os.environ, **(env or {})})
-        line = self.process.stdout.readline()
-        if "listening on" not in line:
-            self.process.kill()
-            raise RuntimeError(f"server did not start: {line!r}")
-        self.address = line.split("listening on ")[1].split()[0]
-
-    def peak_mib(self) -> float:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-        return kib / 1024
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
-        self.process.stdout.close()
-
-
 def upload(address: str, path: Path, message: int):
     """Streams path as the command-line client does; returns (seconds, reply)."""
     with open_channel(address) as channel:
@@ -85,13 +63,12 @@ def upload(address: str, path: Path, message: int):
 
 
 def project_upload(path: Path, message: int, storage: Path) -> tuple[Measurement, object]:
-    server = ServerProcess([sys.executable, "main.py", "serve", "--port", "0",
-                            "--storage-dir", str(storage), "--log-level", "WARNING"])
+    server = ServerProcess.serve(storage, "--log-level", "WARNING", keep_stderr=False)
     try:
         seconds, job = upload(server.address, path, message)
         peak = server.peak_mib()
     finally:
-        server.stop()
+        server.stop(graceful=True)
     if job.state != 2:
         raise RuntimeError(f"upload of {path} ended {job.state}: {job.error}")
     return Measurement("project", path, message, seconds, peak), job
@@ -158,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: list[tuple[str, Measurement]] = []
     storage = Path(tempfile.mkdtemp(prefix="bench-storage-"))
-    transport = ServerProcess([sys.executable, str(ROOT / "bench" / "transport_server.py")])
+    transport = ServerProcess([sys.executable, str(ROOT / "bench" / "transport_server.py")],
+                              keep_stderr=False)
     try:
         # Targets 1, 4 and 5: 8 KB messages; transport, project, desktop and the
         # many-department file back to back, so that each ratio compares runs made on the same
@@ -206,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                  ("project end to end", large_1m), ("DuckDB read_csv + GROUP BY", duck)]
         agree = duck_totals == {d.department: d.total_sales for d in large_job.departments}
     finally:
-        transport.stop()
+        transport.stop(graceful=True)
 
     print("\n| what | file | message | seconds | MB/s | server peak MiB | note |")
     print("| --- | --- | --- | ---: | ---: | ---: | --- |")

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import grpc
 from PySide6.QtCore import QObject, Signal, Slot
 
-from salesapi.client import describe_rpc_error
+from wording.rpc_errors import describe_rpc_error
 
 
 class ApiClient(QObject):

@@ -7,31 +7,42 @@ import sys
 
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from desktop_app.event_loop import WindowLoop
 from desktop_app.main_window import MainWindow
 from desktop_app.server_runner import EmbeddedServer
+from server.app import ServerStartError
 
 
 def run_window(args: argparse.Namespace, server_config=None) -> int:
     """Shows the window until it is closed; returns the exit code."""
-    from server.job_store import StoreError
-
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Sales CSV Processor")
+    loop = WindowLoop()
+    try:
+        return _show_window(app, args, server_config, loop)
+    finally:
+        loop.stop()
+
+
+def _show_window(app: QApplication, args: argparse.Namespace, server_config,
+                 loop: WindowLoop) -> int:
     server = None
     address = args.server
     if not address:
         try:
-            server = EmbeddedServer(server_config)
-        except (StoreError, RuntimeError) as exc:
+            server = EmbeddedServer(server_config, loop.loop)
+        except ServerStartError as exc:
             hint = ("\n\nTo work with a server that is already running, start the window with "
-                    "--server HOST:PORT." if isinstance(exc, StoreError) else "")
+                    "--server HOST:PORT." if exc.storage_in_use else "")
             QMessageBox.critical(None, "Sales CSV Processor",
                                  f"The built-in server could not start.\n\n{exc}{hint}")
             return 1
         address = server.address
     try:
-        window = MainWindow(address, server, token=args.token, ca_cert=args.ca_cert)
+        window = MainWindow(address, server, token=args.token, ca_cert=args.ca_cert, loop=loop)
     except OSError as exc:
+        if server is not None:
+            server.stop()
         QMessageBox.critical(None, "Sales CSV Processor", "Cannot read the CA certificate "
                              f"{args.ca_cert}: {exc.strerror or exc}.")
         return 1

@@ -8,20 +8,20 @@ import time
 from pathlib import Path
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from PySide6.QtCore import Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
 from desktop_app.api_client import ApiClient
-from salesapi.formatting import format_bytes, format_duration
+from desktop_app.event_loop import WindowLoop
 from desktop_app.history_panel import HistoryPanel
 from desktop_app.job_panel import JobPanel, banner
 from desktop_app.server_runner import EmbeddedServer
 from desktop_app.upload_worker import UploadWorker
 from salesapi import sales_pb2, sales_pb2_grpc
-from salesapi.client import DEFAULT_CHUNK_SIZE, channel_credentials, open_channel
-from salesapi.loop_thread import EventLoopThread
+from salesapi.client import DEFAULT_CHUNK_SIZE, channel_credentials, open_channel, readable_size
+from wording.quantities import format_bytes, format_duration
 
 _NO_FILE = ("No file chosen. Click “Choose file…”, press Ctrl+O, or drop a CSV file on this "
             "window.")
@@ -29,12 +29,14 @@ _HEALTH_INTERVAL_MS = 5000
 _PROGRESS_STEPS = 1000
 # Speed and time left are shown once this much time has passed, when they mean something.
 _MEASURABLE_SECONDS = 0.5
+# A cancelled upload ends in a moment; closing does not wait longer than this for it.
+_CLOSE_WAIT_SECONDS = 10.0
 
 
 class MainWindow(QMainWindow):
     """Pick a file, stream it with a progress bar, read the totals and the history."""
 
-    upload_finished = Signal(object)  # sales_pb2.Job; emitted once the worker thread is joined
+    upload_finished = Signal(object)  # sales_pb2.Job; emitted once the upload has ended
     upload_failed = Signal(str)
     upload_cancelled = Signal()
     history_loaded = Signal()
@@ -43,7 +45,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, address: str, server: EmbeddedServer | None = None,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, token: str | None = None,
-                 ca_cert: str | None = None) -> None:
+                 ca_cert: str | None = None, loop: WindowLoop | None = None) -> None:
+        """With an embedded server, pass the loop it serves on (see WindowLoop); without a
+        loop the window makes one of its own. Closing the window stops the embedded server."""
         super().__init__()
         self.address = address
         self._server = server
@@ -51,15 +55,12 @@ class MainWindow(QMainWindow):
         self._token = token
         self._credentials = channel_credentials(ca_cert)  # OSError: an unreadable CA file
         self._channel = open_channel(address, token, ca_cert)
-        # Uploads run on an asyncio loop: the embedded server's own (see UploadWorker), or,
-        # with a server elsewhere, one of the window's.
-        self._loop_thread = None if server is not None else EventLoopThread("upload-client")
-        self._loop = server.loop if server is not None else self._loop_thread.loop
+        self._own_loop = WindowLoop() if loop is None else None
+        self._loop = loop or self._own_loop
         self._stub = sales_pb2_grpc.SalesServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._api = ApiClient(address, self)
         self._path: Path | None = None
-        self._thread: QThread | None = None
         self._worker: UploadWorker | None = None
         self._outcome: tuple[str, object] | None = None
         self._job_id = ""
@@ -175,11 +176,7 @@ class MainWindow(QMainWindow):
             return
         candidate = Path(os.path.abspath(os.path.expanduser(path)))  # show the real folder
         try:
-            if candidate.is_dir():
-                raise IsADirectoryError(21, "it is a folder, not a file")
-            size = candidate.stat().st_size
-            with open(candidate, "rb"):
-                pass
+            size = readable_size(candidate)
         except OSError as exc:
             self._path = None
             self.file_label.setText(_NO_FILE)
@@ -210,10 +207,10 @@ class MainWindow(QMainWindow):
     # -- uploading -----------------------------------------------------------------------------
 
     def is_uploading(self) -> bool:
-        return self._thread is not None
+        return self._worker is not None
 
     def start_upload(self) -> None:
-        """Streams the chosen file; a worker thread waits for the upload to end."""
+        """Streams the chosen file; the worker reports back as signals."""
         if self.is_uploading() or self._path is None:
             return
         self._show_file_message("")
@@ -223,22 +220,17 @@ class MainWindow(QMainWindow):
         self.job_panel.clear(f"{self._path.name} — processing…", "")
         self.progress.setValue(0)
         self.progress_label.setText("Connecting to the server…")
-        thread = QThread(self)
         worker = UploadWorker(self._loop, self.address, self._path, self._chunk_size,
                               self._token, self._credentials)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
         worker.job_started.connect(self._on_job_started)
         worker.progressed.connect(self._on_progress)
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         worker.cancelled.connect(self._on_cancelled)
-        # quit() is thread-safe; direct, so that it does not wait for a busy GUI thread.
-        worker.ended.connect(thread.quit, Qt.ConnectionType.DirectConnection)
-        thread.finished.connect(self._on_thread_finished)
-        self._thread, self._worker = thread, worker
+        worker.ended.connect(self._on_upload_ended)
+        self._worker = worker
         self._set_busy(True)
-        thread.start()
+        worker.start()
 
     def cancel_upload(self) -> None:
         """Cancels the RPC; the worker reports back when the server has let go."""
@@ -284,14 +276,11 @@ class MainWindow(QMainWindow):
         self.job_panel.clear(f"{self._path.name if self._path else 'Upload'} — cancelled", "")
         self._outcome = ("cancelled", None)
 
-    def _on_thread_finished(self) -> None:
-        if self._thread is None:  # closeEvent already joined and released it
+    def _on_upload_ended(self) -> None:
+        if self._worker is None:  # closeEvent already waited for it and let it go
             return
-        thread, worker = self._thread, self._worker
-        self._thread = self._worker = None
-        thread.wait()
+        worker, self._worker = self._worker, None
         worker.deleteLater()
-        thread.deleteLater()
         if self._closed:
             return
         self._set_busy(False)
@@ -363,18 +352,16 @@ class MainWindow(QMainWindow):
     # -- closing -------------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Cancels a running upload, joins its thread, then stops the embedded server."""
+        """Cancels a running upload and waits for it to end, then stops the embedded server."""
         self._closed = True
         self._health_timer.stop()
         if self._worker is not None:
             self._worker.cancel()
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
-            self._on_thread_finished()
+            self._worker.wait(_CLOSE_WAIT_SECONDS)
+            self._on_upload_ended()
         self._channel.close()
-        if self._loop_thread is not None:
-            self._loop_thread.stop()
         if self._server is not None:
             self._server.stop()
+        if self._own_loop is not None:
+            self._own_loop.stop()
         super().closeEvent(event)

@@ -1,4 +1,4 @@
-"""What every client of SalesService needs: a channel, the file as chunks, errors in words."""
+"""What every Python client of SalesService needs: a channel (TLS, token) and the file as chunks."""
 
 from __future__ import annotations
 
@@ -87,6 +87,17 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.StreamUnaryClientInter
         return continuation(self._details(details), request_iterator)
 
 
+def readable_size(path: str | os.PathLike) -> int:
+    """The size of a file this process can read; raises OSError saying why not (a folder is
+    IsADirectoryError), before anything is sent."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "it is a folder, not a file", str(path))
+    size = os.path.getsize(path)
+    with open(path, "rb"):
+        pass
+    return size
+
+
 def file_chunks(
     path: Path,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
@@ -110,28 +121,3 @@ def file_chunks(
             sent += len(data)
             if on_sent is not None:
                 on_sent(sent)
-
-
-def describe_rpc_error(error: grpc.RpcError, address: str) -> str:
-    """A sentence for the user about a failed call; never a traceback."""
-    code = error.code() if hasattr(error, "code") else None
-    details = error.details() if hasattr(error, "details") else ""
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return f"The server at {address} did not answer in time."
-    if code == grpc.StatusCode.CANCELLED:
-        return "The upload was cancelled."
-    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                grpc.StatusCode.NOT_FOUND) and details:
-        return details
-    if code == grpc.StatusCode.UNAUTHENTICATED:
-        return (f"The server at {address} did not accept the access token. Check --token or "
-                "SALES_TOKEN.")
-    if code == grpc.StatusCode.UNAVAILABLE and "ssl" in (details or "").lower():
-        return f"A secure connection to {address} could not be made: {details}"
-    if code == grpc.StatusCode.UNAVAILABLE:
-        return (f"Cannot reach the server at {address}. Check that it is running and that the "
-                "address is right.")
-    if code == grpc.StatusCode.UNIMPLEMENTED:
-        return f"The server at {address} is not a Sales CSV Processor server."
-    name = code.name if code is not None else "UNKNOWN"
-    return f"The server reported an error ({name}): {details or 'no details'}"

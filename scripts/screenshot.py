@@ -21,6 +21,7 @@ os.environ.setdefault("DBUS_SESSION_BUS_ADDRESS", "disabled:")
 from PySide6.QtCore import QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from desktop_app.event_loop import WindowLoop  # noqa: E402
 from desktop_app.main_window import MainWindow  # noqa: E402
 from desktop_app.server_runner import EmbeddedServer  # noqa: E402
 from server.app import ServerConfig  # noqa: E402
@@ -54,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         # Two earlier jobs, so that the history has something in it.
-        server = EmbeddedServer(ServerConfig(storage_dir=folder / "storage"))
-        window = MainWindow(server.address, server)
+        loop = WindowLoop()
+        server = EmbeddedServer(ServerConfig(storage_dir=folder / "storage"), loop.loop)
+        window = MainWindow(server.address, server, loop=loop)
         window.show()
         earlier = folder / "february.csv"
         earlier.write_text("Department Name,Number of Sales\nToys,3\n")
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         window.upload_failed.connect(lambda message: (outcome.append(message), window.close()))
         QTimer.singleShot(200, next_step)
         app.exec()
+        loop.stop()
     print(outcome[-1] if outcome else "no screenshot taken")
     return 0 if outcome and outcome[-1].endswith(".png") else 1
 

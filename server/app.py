@@ -12,11 +12,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from salesapi.loop_thread import EventLoopThread
-from server.job_store import JobStore
-from server.jobs import JobManager, Limits
+from server.aggregation import Aggregator
+from server.event_loop import EventLoopThread
+from server.job_replies import SERVICE_NAME, add_to_server, encode_departments
+from server.job_store import JobStore, StorageInUse, StoreError
+from server.jobs import JobManager
+from server.limits import Limits
 from server.security import TlsFiles, TokenInterceptor
-from server.servicer import SERVICE_NAME, SalesServicer, add_to_server
+from server.servicer import SalesServicer
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 # Threads for blocking work: one per upload slot, plus room for status and history calls.
 _SPARE_WORKERS = 8
+# After the grace period, how long stop() waits for the cut-off uploads to be recorded.
 _DRAIN_SECONDS = 10.0
 
 
@@ -43,72 +47,110 @@ class ServerConfig:
         return (self.output_dir or self.storage_dir / "processed").resolve()
 
 
+class ServerStartError(Exception):
+    """The server cannot start; the message is a plain sentence."""
+
+    def __init__(self, message: str, *, storage_in_use: bool = False) -> None:
+        super().__init__(message)
+        self.storage_in_use = storage_in_use  # another server holds the storage folder
+
+
 class SalesServer:
     """A started or startable gRPC server with its job history; stop() releases both.
 
-    The server runs on an asyncio event loop of its own thread (`loop`); its blocking work runs
-    on that loop's thread pool. start() and stop() may be called from any other thread.
+    The server serves on an asyncio event loop that runs on another thread: its own, or one it
+    was given. start() and stop() block until done and may be called from any thread but that
+    loop's.
     """
 
-    def __init__(self, loop_thread: EventLoopThread, grpc_server: grpc.aio.Server,
-                 servicer: SalesServicer, jobs: JobManager, health_servicer) -> None:
-        self._loop_thread = loop_thread
+    def __init__(self, loop: asyncio.AbstractEventLoop, grpc_server: grpc.aio.Server,
+                 servicer: SalesServicer, jobs: JobManager, health_servicer,
+                 executor: futures.Executor, own_loop: EventLoopThread | None) -> None:
+        self._loop = loop
         self._server = grpc_server
         self._servicer = servicer
         self._health = health_servicer
-        self.jobs = jobs
+        self._jobs = jobs
+        self._executor = executor
+        self._own_loop = own_loop
         self._stopped = False
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The loop serving calls. A gRPC client on this same loop streams to the server
-        without a thread hand-off per message: the window uploads that way."""
-        return self._loop_thread.loop
 
     def start(self) -> None:
         """Starts serving; does not block."""
-        self._loop_thread.run(self._server.start())
+        asyncio.run_coroutine_threadsafe(self._server.start(), self._loop).result()
 
     def stop(self, grace: float | None = 5.0) -> None:
-        """Reports NOT_SERVING, lets running calls finish for `grace` seconds, then ends them,
-        waits for their jobs to be recorded and closes the history; safe to call twice."""
+        """Reports NOT_SERVING and refuses new calls; lets running uploads end on their own for
+        `grace` seconds (one cancelled by its client meanwhile is CANCELLED), then cuts the rest
+        off (FAILED), waits for them to be recorded and closes the history; safe to call twice."""
         if self._stopped:
             return
         self._stopped = True
-        self._servicer.stopping = True  # an upload cut off from here on was stopped, not cancelled
-        self._loop_thread.run(self._stop(grace))
-        if not self.jobs.wait_idle(_DRAIN_SECONDS):
+        asyncio.run_coroutine_threadsafe(self._stop(grace), self._loop).result()
+        if not self._jobs.wait_idle(_DRAIN_SECONDS):
             log.warning("some uploads were still ending after %.0f s", _DRAIN_SECONDS)
-        self._loop_thread.stop()
-        self.jobs.store.close()
+        self._executor.shutdown(wait=True)
+        if self._own_loop is not None:
+            self._own_loop.stop()
+        self._jobs.store.close()
 
     async def _stop(self, grace: float | None) -> None:
         await self._health.enter_graceful_shutdown()
-        await self._server.stop(grace)
+        refusing = None
+        if grace:
+            # Refuses new calls at once. The cut-off below comes first: this longer grace is
+            # only a backstop, so that no call is cut off before the servicer knows it.
+            refusing = asyncio.ensure_future(self._server.stop(2 * grace))
+            await self._loop.run_in_executor(self._executor, self._jobs.wait_idle, grace)
+        self._servicer.cut_off_from_now()
+        await self._server.stop(None)
+        if refusing is not None:
+            await refusing
 
 
-def create_server(address: str, config: ServerConfig | None = None) -> tuple[SalesServer, int]:
+def create_server(address: str, config: ServerConfig | None = None,
+                  loop: asyncio.AbstractEventLoop | None = None) -> tuple[SalesServer, int]:
     """Builds a server bound to address ("127.0.0.1:0" picks a free port); returns it and the
-    port. Raises StoreError if the history cannot be opened, RuntimeError if the address
-    cannot be bound."""
+    port. It serves on `loop` if given (an event loop running on another thread, which the
+    caller stops after the server), else on a loop of its own. Raises ServerStartError."""
     config = config or ServerConfig()
-    store = JobStore(config.storage_dir)  # StoreError: damaged, locked or in use
-    loop_thread = EventLoopThread("grpc-server", futures.ThreadPoolExecutor(
+    _warm_up()
+    try:
+        store = JobStore(config.storage_dir)
+    except StoreError as exc:
+        raise ServerStartError(str(exc), storage_in_use=isinstance(exc, StorageInUse)) from None
+    own_loop = EventLoopThread("grpc-server") if loop is None else None
+    loop = loop or own_loop.loop
+    executor = futures.ThreadPoolExecutor(
         max_workers=config.limits.max_concurrent_uploads + _SPARE_WORKERS,
-        thread_name_prefix="grpc-worker"))
+        thread_name_prefix="grpc-worker")
     try:
         jobs = JobManager(store, config.resolved_output_dir, config.limits)
-        servicer = SalesServicer(jobs)
+        servicer = SalesServicer(jobs, executor)
         # An asyncio server belongs to the loop it is made on.
-        grpc_server, health_servicer, port = loop_thread.run(
-            _build(address, config, servicer))
-    except BaseException:
-        loop_thread.stop()
+        grpc_server, health_servicer, port = asyncio.run_coroutine_threadsafe(
+            _build(address, config, servicer), loop).result()
+    except BaseException as exc:
+        executor.shutdown()
+        if own_loop is not None:
+            own_loop.stop()
         store.close()
+        if isinstance(exc, StoreError):
+            raise ServerStartError(str(exc)) from None
         raise
     log.info("server for %s on %s (port %s), storage %s, output %s", SERVICE_NAME, address, port,
              config.storage_dir, config.resolved_output_dir)
-    return SalesServer(loop_thread, grpc_server, servicer, jobs, health_servicer), port
+    return SalesServer(loop, grpc_server, servicer, jobs, health_servicer, executor,
+                       own_loop), port
+
+
+def _warm_up() -> None:
+    """Aggregates a two-row file, so that what Arrow and numpy load on first use (the grouping
+    engine, numpy.ma: about 45 ms here, bench/README.md) is loaded at start-up rather than
+    during the first upload."""
+    aggregator = Aggregator()
+    aggregator.feed(b"Department Name,Number of Sales\nA,1\nB,2\n")
+    encode_departments(aggregator.finish().totals)
 
 
 async def _build(address: str, config: ServerConfig, servicer: SalesServicer):
@@ -135,6 +177,6 @@ async def _build(address: str, config: ServerConfig, servicer: SalesServicer):
     except RuntimeError:
         port = 0
     if port == 0:
-        raise RuntimeError(f"Cannot listen on {address}: the address is in use or not "
-                           "available on this machine.")
+        raise ServerStartError(f"Cannot listen on {address}: the address is in use or not "
+                               "available on this machine.")
     return grpc_server, health_servicer, port

@@ -1,19 +1,15 @@
 """A job's totals in output order, held as two Arrow arrays.
 
 A file may have millions of departments. Sorting them, writing the output CSV, storing them and
-encoding the reply are each one pass of Arrow compute here, in C++, instead of a Python loop
+encoding the reply (server/job_replies.py) are each one pass of Arrow compute here, in C++, instead of a Python loop
 over millions of tuples (measured: about 10 s of Python for a million departments).
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Iterable, Iterator
 
 import numpy
-# pyarrow.array() of a numpy array imports numpy.ma on first use, 20 ms or more: paid here, at
-# start-up, rather than by a server's first upload.
-import numpy.ma  # noqa: F401
 import pyarrow
 import pyarrow.compute as pc
 
@@ -27,15 +23,12 @@ _NEEDS_QUOTES = '[,"\r\n]'
 class Departments:
     """Names (string) and totals (int64), row i being one department, in output order."""
 
-    __slots__ = ("names", "totals", "_encoded", "_encoding_lock")
+    __slots__ = ("names", "totals", "_packed")
 
     def __init__(self, names: pyarrow.Array, totals: pyarrow.Array) -> None:
         self.names = names
         self.totals = totals
-        # wire() and pack() are each computed once, by whichever thread asks first: the job
-        # starts both on threads of their own while it writes the output file.
-        self._encoded: dict[str, object] = {}
-        self._encoding_lock = threading.Lock()
+        self._packed: tuple[bytes, bytes] | None = None
 
     @classmethod
     def empty(cls) -> "Departments":
@@ -85,7 +78,7 @@ class Departments:
         if not len(self):
             return b""
         cells = self.names
-        characters = _concatenated(cells)  # one scan of all names decides what is needed
+        characters = concatenated(cells)  # one scan of all names decides what is needed
         if any(start in characters for start in (b"=", b"+", b"-", b"@", b"\t", b"\r")):
             cells = pc.if_else(pc.match_substring_regex(cells, _FORMULA),
                                pc.binary_join_element_wise("'", cells, ""), cells)
@@ -93,59 +86,23 @@ class Departments:
             quoted = pc.binary_join_element_wise('"', pc.replace_substring(cells, '"', '""'),
                                                  '"', "")
             cells = pc.if_else(pc.match_substring_regex(cells, _NEEDS_QUOTES), quoted, cells)
-        return _concatenated(pc.binary_join_element_wise(
+        return concatenated(pc.binary_join_element_wise(
             cells, ",", pc.cast(self.totals, pyarrow.string()), "\n", ""))
-
-    def wire(self) -> bytes:
-        """Job.departments (field 5) in protobuf wire format, byte for byte as the protobuf
-        library writes it: per department, tag 0x2A, a length, then `department` (tag 0x0A)
-        unless empty and `total_sales` (tag 0x10, an int64 as a 64-bit varint) unless zero."""
-        return self._once("wire", self._encode_wire)
-
-    def _once(self, name: str, encode):
-        with self._encoding_lock:
-            if name not in self._encoded:
-                self._encoded[name] = encode()
-            return self._encoded[name]
-
-    def _encode_wire(self) -> bytes:
-        count = len(self)
-        if not count:
-            return b""
-        names = pc.cast(self.names, pyarrow.binary())
-        lengths = _lengths(names).astype(numpy.uint64)
-        totals = self.totals.to_numpy(zero_copy_only=False).view(numpy.uint64)
-        named, nonzero = lengths != 0, totals != 0
-        length_bytes, length_sizes = _varints(lengths)
-        total_bytes, total_sizes = _varints(totals)
-        body = (numpy.where(named, 1 + length_sizes + lengths, 0)
-                + numpy.where(nonzero, 1 + total_sizes, 0))
-        body_bytes, body_sizes = _varints(body)
-        # Before each name: 0x2A, the body's length, then 0x0A and the name's length if named.
-        # After it: 0x10 and the total if not zero.
-        before = _rows_of_bytes(
-            [(numpy.full((count, 1), 0x2A, numpy.uint8), numpy.ones(count, numpy.int64)),
-             (body_bytes, body_sizes),
-             (numpy.full((count, 1), 0x0A, numpy.uint8), named.astype(numpy.int64)),
-             (length_bytes, numpy.where(named, length_sizes, 0))])
-        after = _rows_of_bytes(
-            [(numpy.full((count, 1), 0x10, numpy.uint8), nonzero.astype(numpy.int64)),
-             (total_bytes, numpy.where(nonzero, total_sizes, 0))])
-        return _concatenated(pc.binary_join_element_wise(before, names, after, b""))
 
     def pack(self) -> tuple[bytes, bytes]:
         """Two compact blobs for storage: the names each ended by NUL, and the totals as
         int64s, each compressed (a million departments: about 25 MB raw, and SQLite writes
-        every byte twice)."""
-        return self._once("pack", self._pack)
-
-    def _pack(self) -> tuple[bytes, bytes]:
-        if not len(self):
-            return b"", b""
-        names = _concatenated(pc.binary_join_element_wise(
-            pc.cast(self.names, pyarrow.binary()), b"", _NAME_END.encode()))
-        totals = self.totals.to_numpy(zero_copy_only=False).tobytes()
-        return _compressed(names), _compressed(totals)
+        every byte twice). Made once: a job packs its totals while it writes the output file,
+        and the history stores what was packed."""
+        if self._packed is None:
+            if not len(self):
+                self._packed = b"", b""
+            else:
+                names = concatenated(pc.binary_join_element_wise(
+                    pc.cast(self.names, pyarrow.binary()), b"", _NAME_END.encode()))
+                totals = self.totals.to_numpy(zero_copy_only=False).tobytes()
+                self._packed = _compressed(names), _compressed(totals)
+        return self._packed
 
     @classmethod
     def unpack(cls, names: bytes, totals: bytes, compressed: bool = True) -> "Departments":
@@ -184,40 +141,9 @@ def value_offsets(values: pyarrow.Array) -> numpy.ndarray:
     return numpy.frombuffer(values.buffers()[1], numpy.int32, len(values) + 1, 4 * values.offset)
 
 
-def _lengths(values: pyarrow.Array) -> numpy.ndarray:
+def value_lengths(values: pyarrow.Array) -> numpy.ndarray:
     """Byte lengths of a string or binary array's values (int64)."""
     return numpy.diff(value_offsets(values)).astype(numpy.int64)
-
-
-def _varints(values: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
-    """Each uint64 as a protobuf varint: a byte matrix with a row per value and as many
-    columns as the longest varint, and each varint's size."""
-    values = values.astype(numpy.uint64)
-    columns = []
-    sizes = numpy.ones(len(values), numpy.int64)
-    while True:
-        rest = values >> numpy.uint64(7)
-        more = rest != 0
-        low = (values & numpy.uint64(0x7F)).astype(numpy.uint8)
-        if not more.any():
-            columns.append(low)
-            return numpy.stack(columns, axis=1), sizes
-        columns.append(low | (more.view(numpy.uint8) << 7))
-        sizes += more
-        values = rest
-
-
-def _rows_of_bytes(parts: list[tuple[numpy.ndarray, numpy.ndarray]]) -> pyarrow.Array:
-    """A binary array whose row i joins, for each (matrix, sizes) part, the first sizes[i]
-    bytes of matrix row i."""
-    matrix = numpy.concatenate([bytes_ for bytes_, _ in parts], axis=1)
-    keep = numpy.concatenate([numpy.arange(bytes_.shape[1]) < sizes[:, None]
-                              for bytes_, sizes in parts], axis=1)
-    offsets = numpy.zeros(len(matrix) + 1, numpy.int32)
-    numpy.cumsum(keep.sum(axis=1), out=offsets[1:])
-    return pyarrow.Array.from_buffers(pyarrow.binary(), len(matrix),
-                                      [None, pyarrow.py_buffer(offsets),
-                                       pyarrow.py_buffer(matrix[keep])])
 
 
 # Of a big-endian 64-bit word, the first k bytes: _FIRST_BYTES[k].
@@ -239,16 +165,9 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
     if count < 2:
         return numpy.arange(count)
     starts = value_offsets(keys)[:-1].astype(numpy.int64)
-    lengths = _lengths(keys)
-    data = keys.buffers()[2]
-    padded = numpy.zeros((len(data) if data is not None else 0) + 8, numpy.uint8)
-    if data is not None:
-        padded[:len(data)] = numpy.frombuffer(data, numpy.uint8)
-    # Every 8 bytes from any position, as one big-endian integer (an overlapping view).
-    words = numpy.ndarray((len(padded) - 7,), ">u8", padded, strides=(1,))
-    low, high = (value.as_py() for value in pc.min_max(keys).values())
-    position = next((i for i, (a, b) in enumerate(zip(low, high)) if a != b),
-                    min(len(low), len(high)))
+    lengths = value_lengths(keys)
+    words = _words_at_every_byte(keys)
+    position = _shared_prefix_length(keys)
     order = numpy.arange(count)
     tied = None  # the places in order whose keys are still tied
     groups = None  # and their tie groups, ascending
@@ -267,13 +186,7 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
             sorting = numpy.lexsort((word, groups))
             order[tied] = members = members[sorting]
             groups = groups[sorting]
-        word = word[sorting]
-        starts_run = numpy.empty(len(members), bool)
-        starts_run[0] = True
-        numpy.not_equal(word[1:], word[:-1], out=starts_run[1:])
-        if groups is not None:
-            starts_run[1:] |= groups[1:] != groups[:-1]
-        runs = numpy.cumsum(starts_run)
+        runs = _runs(word[sorting], groups)
         position += 8
         still = (numpy.bincount(runs)[runs] > 1) & (known[sorting] == 8)
         if not still.any():
@@ -282,11 +195,39 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
         groups = runs[still]
 
 
+def _words_at_every_byte(keys: pyarrow.Array) -> numpy.ndarray:
+    """The 8 bytes from each position of the keys' data as one big-endian integer (an
+    overlapping view of the data, zero-padded at the end)."""
+    data = keys.buffers()[2]
+    padded = numpy.zeros((len(data) if data is not None else 0) + 8, numpy.uint8)
+    if data is not None:
+        padded[:len(data)] = numpy.frombuffer(data, numpy.uint8)
+    return numpy.ndarray((len(padded) - 7,), ">u8", padded, strides=(1,))
+
+
+def _shared_prefix_length(keys: pyarrow.Array) -> int:
+    """How many leading bytes every key shares (those of the smallest and largest key)."""
+    low, high = (value.as_py() for value in pc.min_max(keys).values())
+    return next((i for i, (a, b) in enumerate(zip(low, high)) if a != b),
+                min(len(low), len(high)))
+
+
+def _runs(word: numpy.ndarray, groups: numpy.ndarray | None) -> numpy.ndarray:
+    """For sorted words (within sorted tie groups), a run number per word: equal words of one
+    group share it."""
+    starts_run = numpy.empty(len(word), bool)
+    starts_run[0] = True
+    numpy.not_equal(word[1:], word[:-1], out=starts_run[1:])
+    if groups is not None:
+        starts_run[1:] |= groups[1:] != groups[:-1]
+    return numpy.cumsum(starts_run)
+
+
 def _array(values) -> pyarrow.Array:
     return values.combine_chunks() if isinstance(values, pyarrow.ChunkedArray) else values
 
 
-def _concatenated(values: pyarrow.Array) -> bytes:
+def concatenated(values: pyarrow.Array) -> bytes:
     """All of a string or binary array's values back to back."""
     values = _array(values)
     if values.type not in (pyarrow.binary(), pyarrow.string()):

@@ -9,7 +9,7 @@ import json
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from server.departments import Departments
@@ -63,9 +63,14 @@ class StoreError(Exception):
     """The job history cannot be opened; the message is a plain sentence."""
 
 
-_COLUMNS = ("job_id", "state", "created_at", "filename", "output_path", "rejected_path",
-            "finished_at", "rows_processed", "rows_rejected", "bytes_received", "error",
-            "department_count", "encoding", "delimiter")
+class StorageInUse(StoreError):
+    """Another server holds the storage folder."""
+
+
+# The record's plain fields are columns of the same names; departments and samples are stored
+# apart (blobs and JSON).
+_COLUMNS = tuple(f.name for f in fields(JobRecord)
+                 if f.name not in ("departments", "rejected_samples"))
 _SUMMARY_SELECT = ", ".join(_COLUMNS)
 
 
@@ -80,7 +85,7 @@ class JobStore:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_file.close()
-            raise StoreError(f"Another server is already using the storage folder "
+            raise StorageInUse(f"Another server is already using the storage folder "
                              f"{storage_dir.resolve()}. "
                              "Stop it, or choose another folder with STORAGE_DIR.") from None
         self.path = storage_dir / DATABASE_NAME

@@ -8,12 +8,14 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from server.aggregator import DEFAULT_MAX_FIELD_BYTES, Aggregator, LimitExceeded, size_text
+from server.aggregation import Aggregator, LimitExceeded, size_text
 from server.job_store import JobRecord, JobState, JobStore, remove_quietly
+from server.limits import Limits
 from server.output_files import publish_rejected, temporary_path, write_totals
 
 log = logging.getLogger(__name__)
@@ -21,16 +23,6 @@ log = logging.getLogger(__name__)
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one server accepts."""
-
-    max_upload_bytes: int = 10 * 1024**3
-    max_departments: int = 5_000_000
-    max_concurrent_uploads: int = 8
-    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES
 
 
 class Abandoned(Exception):
@@ -77,7 +69,7 @@ class UploadJob:
             raise OutputError(message) from exc
         self._aggregator = Aggregator(max_departments=manager.limits.max_departments,
                                       max_field_bytes=manager.limits.max_field_bytes,
-                                      rejected_out=self._raw_rejected, threaded=True)
+                                      rejected_out=self._raw_rejected)
 
     @property
     def job_id(self) -> str:
@@ -89,18 +81,20 @@ class UploadJob:
             self.record = replace(self.record, filename=filename)
             self._manager.store.set_filename(self.job_id, filename)
 
-    def feed(self, data: bytes) -> None:
-        """Aggregates the next bytes; raises LimitExceeded past the size limit."""
-        self.bytes_received += len(data)
+    def count_bytes(self, size: int) -> None:
+        """Counts bytes as they arrive, before they are fed; raises LimitExceeded past the size
+        limit."""
+        self.bytes_received += size
         limit = self._manager.limits.max_upload_bytes
         if self.bytes_received > limit:
             raise LimitExceeded(f"The file is larger than {size_text(limit)}, the largest this "
                                 "server accepts.")
-        self._aggregator.feed(data)
 
-    def feed_would_wait(self, size: int) -> bool:
-        """True when feed() of `size` bytes would likely wait for the aggregator (a hint)."""
-        return self._aggregator.would_wait(size)
+    def feed(self, data: bytes) -> None:
+        """Aggregates the next bytes of the file, counted before; whole blocks of rows are
+        aggregated right away, so a call may take a while (a few milliseconds per MiB).
+        Raises InputError or LimitExceeded as soon as they are known."""
+        self._aggregator.feed(data)
 
     @property
     def ended(self) -> bool:
@@ -124,18 +118,19 @@ class UploadJob:
         with cancel() or fail(), which remove the files.
         """
         result = self._aggregator.finish()
-        # The totals' encodings for the reply and for the history (a second or so for millions
-        # of departments) are made meanwhile, on the other core, while the files are written.
-        for encode in (result.totals.wire, result.totals.pack):
-            threading.Thread(target=encode, name="totals-encoding", daemon=True).start()
         self._raw_rejected.close()
-        write_totals(self.output_path, result.totals)
-        rejected_path = ""
-        if result.rows_rejected:
-            publish_rejected(self._raw_rejected_path, self.rejected_path, result.encoding)
-            rejected_path = str(self.rejected_path)
-        else:
-            remove_quietly(self._raw_rejected_path)
+        # The history's compressed copy of the totals (a few hundred ms for a million
+        # departments) is made on the other core while the files are written.
+        with ThreadPoolExecutor(max_workers=1) as packer:
+            packing = packer.submit(result.totals.pack)
+            write_totals(self.output_path, result.totals)
+            rejected_path = ""
+            if result.rows_rejected:
+                publish_rejected(self._raw_rejected_path, self.rejected_path, result.encoding)
+                rejected_path = str(self.rejected_path)
+            else:
+                remove_quietly(self._raw_rejected_path)
+            packing.result()
         if is_abandoned():
             raise Abandoned
         return self._end(replace(
@@ -163,8 +158,6 @@ class UploadJob:
         return self._end(replace(self.snapshot(), state=JobState.CANCELLED, error=message))
 
     def _remove_files(self) -> None:
-        if self._aggregator is not None:
-            self._aggregator.close()
         if self._raw_rejected is not None:
             self._raw_rejected.close()
         self._manager.remove_job_files(self.job_id)

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from server.aggregator import ENCODING_WINDOWS_1252, decode_windows_1252
+from server.aggregation import ENCODING_WINDOWS_1252, decode_windows_1252
 from server.departments import Departments
 
 OUTPUT_HEADER = b"Department Name,Total Number of Sales\n"

@@ -31,7 +31,7 @@ def limit_malloc_arenas(count: int = 2) -> None:
 
 
 def serve(host: str, port: int, config: ServerConfig, grace: float = 5.0) -> int:
-    """Serves until a stop signal; returns the exit code. Raises StoreError, RuntimeError."""
+    """Serves until a stop signal; returns the exit code. Raises ServerStartError."""
     limit_malloc_arenas()
     # Past a file-size limit, a write should fail with EFBIG (one job FAILED), not kill us.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -5,17 +5,18 @@ import os
 # Before anything can create a QApplication.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import subprocess  # noqa: E402
-import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import grpc  # noqa: E402
 import pytest  # noqa: E402
 
+from bench.server_process import ServerProcess  # noqa: E402
 from salesapi import sales_pb2, sales_pb2_grpc  # noqa: E402
 from salesapi.client import open_channel  # noqa: E402
 from server.app import ServerConfig, create_server  # noqa: E402
-from server.jobs import Limits  # noqa: E402
+from server.limits import Limits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,33 +79,21 @@ def upload(stub, data: bytes, size: int = 8192, filename: str = "sales.csv") -> 
     return stub.UploadCSV(chunks_of(data, size, filename), timeout=60)
 
 
+def wait_for_job(stub, job_id: str, timeout: float = 30.0) -> sales_pb2.Job:
+    """The job once it is no longer RUNNING, asked for through the stub until timeout."""
+    deadline = time.monotonic() + timeout
+    ended = threading.Event()  # never set: its wait() is a pause that says what it is for
+    while True:
+        job = stub.GetJobStatus(sales_pb2.JobStatusRequest(job_id=job_id), timeout=timeout)
+        if job.state != sales_pb2.JOB_STATE_RUNNING:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} still RUNNING after {timeout} s")
+        ended.wait(0.02)
+
+
 def totals(job: sales_pb2.Job) -> list[tuple[str, int]]:
     return [(d.department, d.total_sales) for d in job.departments]
-
-
-class ServeProcess:
-    """`python main.py serve` in a child process, port read from its first line."""
-
-    def __init__(self, storage_dir: Path, *extra: str, env: dict | None = None) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "main.py"), "serve", "--port", "0",
-             "--storage-dir", str(storage_dir), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-            env={**os.environ, **(env or {})})
-        line = self.process.stdout.readline()  # blocks until the server listens or exits
-        if "listening on" not in line:
-            self.process.kill()
-            raise RuntimeError(f"serve did not start: {line!r} {self.process.stderr.read()}")
-        self.address = line.split("listening on ")[1].split()[0]
-        self.host, port = self.address.rsplit(":", 1)
-        self.port = int(port)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(timeout=30)
-        self.process.stdout.close()
-        self.process.stderr.close()
 
 
 @pytest.fixture
@@ -112,7 +101,7 @@ def serve_process(tmp_path):
     processes = []
 
     def start(storage_dir: Path | None = None, *extra: str, env: dict | None = None):
-        proc = ServeProcess(storage_dir or tmp_path / "storage", *extra, env=env)
+        proc = ServerProcess.serve(storage_dir or tmp_path / "storage", *extra, env=env)
         processes.append(proc)
         return proc
 

@@ -1,6 +1,7 @@
 """The streaming aggregator over small real files: every input rule, every chunking."""
 
 import io
+import tracemalloc
 
 import pyarrow
 import pytest
@@ -8,16 +9,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reference
-from server.aggregator import Aggregator, InputError, LimitExceeded, Rejection
+from server.aggregation import (BLOCK_SIZE, Aggregator, InputError, LimitExceeded, Rejection,
+                                Tuning)
 from server.departments import byte_order
+from server.limits import Limits
+
 
 CHUNK_SIZES = [None, 1, 2, 3, 7, 8192]
 BLOCK_SIZES = [1, 7, 8192, 1 << 20]
 HEADER = "Date,Department Name,Number of Sales\n"
+# Every knob at its smallest: each block's rows kept ungrouped, every table grouped in two
+# halves, partial sums merged after every block, odd blocks retried in one-row pieces.
+TINY = dict(rows_to_judge_grouping=1, split_rows=1, partial_rows=1, piece_bytes=1)
 
 
-def aggregate(data: bytes, chunk: int | None = None, block: int = 1 << 20, **kwargs):
-    aggregator = Aggregator(block_size=block, **kwargs)
+def aggregate(data: bytes, chunk: int | None = None, block: int = 1 << 20, tiny: bool = False,
+              **kwargs):
+    aggregator = Aggregator(tuning=Tuning(block_size=block, **(TINY if tiny else {})), **kwargs)
     if chunk is None:
         aggregator.feed(data)
     else:
@@ -27,11 +35,16 @@ def aggregate(data: bytes, chunk: int | None = None, block: int = 1 << 20, **kwa
 
 
 def same_in_every_chunking(data: bytes):
-    """Aggregates data whole and in every chunk and block size; all results must agree."""
+    """Aggregates data whole and in every chunk and block size, with default and tiny tuning
+    and on the exact path alone; all results must agree."""
     expected = aggregate(data)
     for chunk in CHUNK_SIZES:
         for block in BLOCK_SIZES:
             assert aggregate(data, chunk, block) == expected, f"chunk={chunk} block={block}"
+    for block in (100, 1 << 20):
+        assert aggregate(data, 3, block, tiny=True) == expected, f"tiny block={block}"
+    for block in (7, 100, 1 << 20):
+        assert aggregate(data, 3, block, columnar=False) == expected, f"exact block={block}"
     return expected
 
 
@@ -59,8 +72,8 @@ CASES = [
     ("Windows-1252", (HEADER + "d,Café,2\nd,Bücher – neu,3\n").encode("cp1252"),
      [("Bücher – neu", 3), ("Café", 2)]),
     ("Windows-1252 after a long valid UTF-8 stretch",
-     (HEADER + "d,Plain,1\n" * 3000).encode() + "d,Café,2\n".encode("cp1252"),
-     [("Café", 2), ("Plain", 3000)]),
+     (HEADER + "d,Plain,1\n" * 1000).encode() + "d,Café,2\n".encode("cp1252"),
+     [("Café", 2), ("Plain", 1000)]),
     ("CRLF line endings", b"Date,Department Name,Number of Sales\r\nd,Toys,2\r\nd,Toys,3\r\n",
      [("Toys", 5)]),
     ("CR line endings", b"Date,Department Name,Number of Sales\rd,Toys,2\rd,Food,3\r",
@@ -191,17 +204,36 @@ def test_bad_rows_are_skipped_with_their_physical_line_and_reason():
     assert result.rejected_samples == EXPECTED_REJECTIONS
 
 
-def test_rejected_rows_file_lists_every_rejected_row():
+def rejected_file(data: bytes, chunk: int | None = None, block: int = 1 << 20, **kwargs) -> bytes:
     out = io.BytesIO()
-    aggregator = Aggregator(rejected_out=out)
-    aggregator.feed(BAD_ROWS)
+    aggregator = Aggregator(rejected_out=out, tuning=Tuning(block_size=block), **kwargs)
+    for start in range(0, len(data), chunk or len(data)):
+        aggregator.feed(data[start:start + (chunk or len(data))])
     aggregator.finish()
-    lines = out.getvalue().decode().split("\n")
+    assert not out.closed  # handed back open to its owner
+    return out.getvalue()
+
+
+def test_rejected_rows_file_lists_every_rejected_row():
+    written = rejected_file(BAD_ROWS)
+    lines = written.decode().split("\n")
     assert lines[0] == "Line,Reason,Raw Row"
     assert lines[1] == '3,"Number of Sales ""abc"" is not a whole number.","d,Toys,abc"'
     assert lines[4] == '7,"Number of Sales ""1.5"" is not a whole number.","d,""Multi\r'
     assert lines[5] == 'line"",1.5"'
-    assert out.getvalue().decode().count("\n") == 1 + 9 + 1  # header, rows, the quoted break
+    assert written.decode().count("\n") == 1 + 9 + 1  # header, rows, the quoted break
+    for chunk in (1, 7):
+        for block in (1, 16, 100):
+            assert rejected_file(BAD_ROWS, chunk, block) == written, (chunk, block)
+            assert rejected_file(BAD_ROWS, chunk, block, columnar=False) == written
+    assert rejected_file(b"Department Name,Number of Sales\nT,1\n") == b""
+
+
+def test_rejected_rows_file_keeps_the_files_own_bytes():
+    data = "Department Name,Number of Sales\nCafé,x\nT,1\n".encode("cp1252")
+    assert rejected_file(data) == ('Line,Reason,Raw Row\n'
+                                   '2,"Number of Sales ""x"" is not a whole number.","Café,x"\n'
+                                   ).encode("cp1252")
 
 
 def test_only_the_first_hundred_samples_are_kept():
@@ -268,13 +300,22 @@ def test_too_many_departments():
 
 
 def test_never_holds_the_file():
-    """Memory is the totals plus one block: the buffers stay small over a large input."""
-    aggregator = Aggregator(block_size=64 * 1024)
-    aggregator.feed(b"Department Name,Number of Sales\n")
+    """Memory is the totals plus about one block: feeding 14 MB in small chunks, the interpreter
+    never holds more than a few blocks' worth of bytes at once."""
+    block = 64 * 1024
+    header = b"Department Name,Number of Sales\n"
     row = b"Toys,1\n" * 1000
-    for _ in range(2000):  # 14 MB
-        aggregator.feed(row)
-        assert len(aggregator._buffer) + len(aggregator._pending) < 64 * 1024 + len(row)
+    aggregate(header + row * 20, 8192, block)  # first use of Arrow's grouping imports modules
+    aggregator = Aggregator(tuning=Tuning(block_size=block))
+    tracemalloc.start()
+    try:
+        aggregator.feed(header)
+        for _ in range(2000):  # 14 MB
+            aggregator.feed(row)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * block + len(row), peak
     assert aggregator.finish().totals == [("Toys", 2_000_000)]
 
 
@@ -295,17 +336,22 @@ def test_rows_longer_than_the_field_limit(data):
 def test_many_departments_are_kept_as_rows_and_still_add_up():
     """A file where nearly every row names a new department: blocks stop being grouped one by
     one (rows are kept and grouped together), and the totals match the plain reference, with a
-    padded name and upper and lower case among them."""
+    padded name and upper and lower case among them, however often partial sums are merged."""
     rows = [f"{('Dept' if i % 3 else 'dept')} {i % 20_000:05d},{i % 7 - 3}" for i in range(30_000)]
     rows[12_345] = "  Dept 00001 ,5"
     data = ("Department Name,Number of Sales\n" + "\n".join(rows) + "\n").encode()
-    aggregator = Aggregator(block_size=128 * 1024)
-    for start in range(0, len(data), 8192):
-        aggregator.feed(data[start:start + 8192])
-    result = aggregator.finish()
-    assert aggregator._rows_per_block and aggregator.columnar_blocks > 3
-    assert result.totals == reference.aggregate(data).totals
-    assert len(result.totals) == len({row.split(",")[0].strip() for row in rows}) > 20_000
+    expected = reference.aggregate(data).totals
+    departments = len({row.split(",")[0].strip() for row in rows})
+    assert departments > 20_000
+    for tuning in (Tuning(block_size=128 * 1024),  # 9,000 rows a block: judged ungroupable
+                   Tuning(block_size=128 * 1024, partial_rows=1, split_rows=1),
+                   Tuning(block_size=16 * 1024, rows_to_judge_grouping=1, partial_rows=50_000)):
+        aggregator = Aggregator(tuning=tuning)
+        for start in range(0, len(data), 8192):
+            aggregator.feed(data[start:start + 8192])
+        result = aggregator.finish()
+        assert result.totals == expected, tuning
+        assert aggregator.department_count == len(result.totals) == departments, tuning
 
 
 @given(st.lists(st.binary(max_size=30).map(lambda key: key.replace(b"\x00", b"\x01")),
@@ -332,24 +378,108 @@ def test_a_byte_that_is_not_utf8_at_a_block_edge_makes_the_file_windows_1252():
 
 def test_a_character_cut_at_a_block_edge_is_checked_against_the_next_block():
     """A lead byte ending one block must be followed by a continuation byte at the start of the
-    next, even when the next block is otherwise plain ASCII (its fast path)."""
+    next, even when the next block is otherwise plain ASCII, and even when a later block starts
+    with the continuation byte it lacked. A block holding no LF is handed on whole, so feeding
+    `Caf\\xc3` alone into 4-byte blocks ends a block with the lead byte."""
+    start = b"Department Name,Number of Sales\n" + b"Toys,1\n" * 100  # past the encoding sniff
+    for pieces, encoding, totals in (
+            ((b"\xa9,2\n", b"Toys,3\n"), "UTF-8", {"Café": 2, "Toys": 103}),
+            ((b"e,2\n", b"\xa9x,1\nToys,3\n"), "Windows-1252",
+             {"CafÃe": 2, "©x": 1, "Toys": 103})):
+        aggregator = Aggregator(tuning=Tuning(block_size=4))
+        for piece in (start, b"Caf\xc3") + pieces:
+            aggregator.feed(piece)
+        result = aggregator.finish()
+        assert result.encoding == encoding
+        assert dict(result.totals) == totals
+        assert same_in_every_chunking(start + b"Caf\xc3" + b"".join(pieces)) == result
+
+
+def test_grouping_in_two_halves_adds_up_like_grouping_at_once():
+    """Names whose last bytes are odd and even, ASCII and not, padded and not, land in the two
+    halves; summed in halves (split at one row) they add up as when grouped at once, on the
+    columnar path and on the exact one."""
+    names = ["a", "b", "ab", "ba", "\xff", "\xfe", "é", " a", "b ", "ÿ\x01", "AB", "z" * 30]
+    rows = [f"{names[i % len(names)]},{i}" for i in range(600)]
+    data = ("Department Name,Number of Sales\n" + "\n".join(rows) + "\n").encode()
+    expected = reference.aggregate(data).totals
+    for block in (64, 1000, 1 << 20):
+        for tuning in (Tuning(block_size=block), Tuning(block_size=block, split_rows=1),
+                       Tuning(block_size=block, **TINY)):
+            aggregator = Aggregator(tuning=tuning)
+            aggregator.feed(data)
+            assert aggregator.finish().totals == expected, (block, tuning)
+    assert aggregate(data.decode().encode("cp1252"), 7, 100, tiny=True).totals == expected
+
+
+QUOTING = (
+    b"Department Name,Number of Sales\n"  # 1
+    b"T,1\n"  # 2
+    b'"Bad"quote,2\n'  # 3
+    b'T,3\n'  # 4
+)
+
+
+@pytest.mark.parametrize("data,rejections", [
+    (QUOTING, [Rejection(3, "A quoted field has text after its closing quote; expected the "
+                            "delimiter or the end of the line.")]),
+    (QUOTING[:-4], [Rejection(3, "A quoted field has text after its closing quote; expected the "
+                                 "delimiter or the end of the line.")]),
+    (QUOTING[:-5], [Rejection(3, "A quoted field has text after its closing quote; expected the "
+                                 "delimiter or the end of the line.")]),
+    (QUOTING + b'"Open\n\n', [Rejection(3, "A quoted field has text after its closing quote; "
+                                            "expected the delimiter or the end of the line."),
+                               Rejection(5, "A quoted field is never closed.")]),
+    (QUOTING + b'"Open', [Rejection(3, "A quoted field has text after its closing quote; "
+                                       "expected the delimiter or the end of the line."),
+                          Rejection(5, "A quoted field is never closed.")]),
+], ids=["in the middle", "last line", "last line without its end", "unclosed at the end",
+        "unclosed without a line end"])
+def test_quoting_errors_are_told_apart_wherever_they_fall(data, rejections):
+    """Text after a closing quote and a quote never closed get their own sentence whether the
+    row is in the middle, the last of a block or the last of the file."""
+    result = same_in_every_chunking(data)
+    assert result.rejected_samples == rejections
+    assert result.totals == ([("T", 4)] if data.startswith(QUOTING) else [("T", 1)])
+
+
+def test_fields_longer_than_the_csv_modules_default_limit():
+    """A quoted name of 200,000 bytes is within the 1 MiB row limit, though above the csv
+    module's own default field limit; a malformed row past the row limit is refused whole."""
+    long_name = "N" * 200_000
+    data = f'Department Name,Number of Sales\n"{long_name}",2\nT,1\n'.encode()
+    for chunk in (None, 8192):
+        assert aggregate(data, chunk, 64 * 1024).totals == [(long_name, 2), ("T", 1)]
+    too_long = b'Department Name,Number of Sales\n"' + b"y\n" * 1500 + b'"x,1\nT,1\n'
+    for chunk in (None, 7, 1000):
+        with pytest.raises(LimitExceeded, match="row longer than 2 KiB"):
+            aggregate(too_long, chunk, 1 << 20, max_field_bytes=2048)
+
+
+def test_the_default_limits_are_the_servers():
+    """Without arguments the aggregator takes its limits from server.limits."""
+    row_limit = Limits().max_field_bytes
+    fits = b"Department Name,Number of Sales\n" + b"N" * (row_limit - 2) + b",1\n"
     aggregator = Aggregator()
-    assert aggregator._continues_utf8(bytearray(b"Toys,1\nCaf\xc3"))
-    assert aggregator._continues_utf8(bytearray(b"\xa9,2\n"))
-    assert aggregator._continues_utf8(bytearray(b"Toys,1\nCaf\xc3"))
-    assert not aggregator._continues_utf8(bytearray(b"e,2\nToys,3\n"))
+    aggregator.feed(fits)
+    assert aggregator.finish().rows_processed == 1
+    aggregator = Aggregator()
+    with pytest.raises(LimitExceeded, match=f"longer than {row_limit >> 20} MiB"):
+        aggregator.feed(fits.replace(b",1\n", b"N,1\n"))
+        aggregator.finish()
+    assert BLOCK_SIZE == Tuning().block_size == 4 << 20
 
 
-def test_grouping_in_two_halves_adds_up_like_grouping_at_once(monkeypatch):
-    from server import aggregator as aggregator_module
-    # Empty keys after keys ending odd and even: they must still land in one half.
-    keys = [b"", b"a", b"", b"b", b"", b"ab", b"ba", b"\xff", b"a", b"ab", b"\xff\x01"] * 50
-    table = pyarrow.table({"k": pyarrow.chunked_array([keys[:123], keys[123:]], pyarrow.binary()),
-                           "v": pyarrow.array(range(len(keys)), pyarrow.int64())})
-    monkeypatch.setattr(aggregator_module, "_SPLIT_ROWS", 1)
-    halves = aggregator_module._group(table)
-    expected = {}
-    for key, value in zip(keys, range(len(keys))):
-        expected[key] = expected.get(key, 0) + value
-    assert dict(zip(halves.column("k").to_pylist(), halves.column("v").to_pylist())) == expected
-    assert halves.num_rows == len(expected)
+def test_feed_and_finish_after_finish_are_mistakes():
+    aggregator = Aggregator()
+    aggregator.feed(b"Department Name,Number of Sales\nT,1\n")
+    aggregator.finish()
+    with pytest.raises(RuntimeError):
+        aggregator.feed(b"T,1\n")
+    with pytest.raises(RuntimeError):
+        aggregator.finish()
+
+
+def test_tuning_refuses_values_below_one():
+    with pytest.raises(ValueError, match="block_size"):
+        Tuning(block_size=0)

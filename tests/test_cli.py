@@ -4,9 +4,10 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
-from conftest import ROOT
-from server.job_store import JobState
+from conftest import ROOT, wait_for_job
+from salesapi import sales_pb2
 
 
 def run_upload(*args: str) -> subprocess.CompletedProcess:
@@ -90,17 +91,7 @@ def test_serve_refuses_a_damaged_history(tmp_path):
     assert (storage / "jobs.sqlite3").read_bytes() == b"this is not a database" * 100
 
 
-def test_ctrl_c_cancels_the_upload_in_a_sentence(running_server, tmp_path, monkeypatch):
-    jobs = running_server.server.jobs
-    started = threading.Event()
-    start_upload = jobs.start_upload
-
-    def recorded():
-        job = start_upload()
-        started.set()
-        return job
-
-    monkeypatch.setattr(jobs, "start_upload", recorded)
+def test_ctrl_c_cancels_the_upload_in_a_sentence(running_server, stub, tmp_path):
     csv = tmp_path / "sales.csv"
     csv.write_bytes(b"Date,Department Name,Number of Sales\n" + b"d,Toys,1\n" * 200_000)
     # 16-byte chunks: the upload takes far longer than the test needs to interrupt it.
@@ -109,13 +100,16 @@ def test_ctrl_c_cancels_the_upload_in_a_sentence(running_server, tmp_path, monke
          running_server.address, "--chunk-size", "16"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    assert started.wait(60), "the upload never reached the server"
+    started = threading.Event()
+    deadline = time.monotonic() + 60
+    while not stub.ListJobs(sales_pb2.ListJobsRequest()).jobs:
+        assert time.monotonic() < deadline, "the upload never reached the server"
+        started.wait(0.02)
     client.send_signal(signal.SIGINT)
     stdout, stderr = client.communicate(timeout=60)
     assert client.returncode == 130
     assert stderr == "Upload cancelled; the server keeps nothing from it.\n"
     assert stdout == ""
-    assert jobs.wait_idle(30)
-    [job] = jobs.list()
-    assert job.state == JobState.CANCELLED
+    [listed] = stub.ListJobs(sales_pb2.ListJobsRequest()).jobs
+    assert wait_for_job(stub, listed.job_id).state == sales_pb2.JOB_STATE_CANCELLED
     assert list(running_server.output_dir.iterdir()) == []

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import reference
-from server.aggregator import Aggregator, InputError
+from server.aggregation import Aggregator, InputError, Tuning
 
 NAME_CHARS = st.sampled_from(list("abcXYZ 019-=@.,;|\t\"\n\réüß€日"))
 VALUES = st.one_of(
@@ -56,24 +56,31 @@ def csv_files(draw):
     return text.encode(encoding)
 
 
-def aggregate(data: bytes, chunk: int, block: int, columnar: bool):
-    aggregator = Aggregator(block_size=block, columnar=columnar, rejected_out=io.BytesIO())
+def aggregate(data: bytes, chunk: int, tuning: Tuning, columnar: bool):
+    aggregator = Aggregator(tuning=tuning, columnar=columnar, rejected_out=io.BytesIO())
     try:
         for start in range(0, len(data), chunk):
             aggregator.feed(data[start:start + chunk])
         return aggregator.finish()
     except InputError as exc:
-        aggregator.close()
         return exc
+
+
+# Tunings beyond the block size: each block's rows kept ungrouped, tables grouped in two halves,
+# partial sums merged after every block, odd blocks retried in pieces of a row or so.
+TUNINGS = st.builds(dict, rows_to_judge_grouping=st.sampled_from([1, 4096]),
+                    split_rows=st.sampled_from([1, 1 << 19]),
+                    partial_rows=st.sampled_from([1, 4 << 20]),
+                    piece_bytes=st.sampled_from([1, 256 * 1024]))
 
 
 # PROPERTY_EXAMPLES=3000 for a longer hunt; CI runs 200.
 @settings(max_examples=int(os.environ.get("PROPERTY_EXAMPLES", "200")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=csv_files(), chunk=st.integers(1, 300), block=st.sampled_from([16, 64, 4096]),
-       columnar=st.booleans())
-def test_agrees_with_the_reference(data, chunk, block, columnar):
+       columnar=st.booleans(), knobs=TUNINGS)
+def test_agrees_with_the_reference(data, chunk, block, columnar, knobs):
     expected = reference.aggregate(data)
-    outcome = aggregate(data, chunk, block, columnar)
+    outcome = aggregate(data, chunk, Tuning(block_size=block, **knobs), columnar)
     if expected.error is not None:
         assert isinstance(outcome, InputError), (expected.error, outcome)
         return

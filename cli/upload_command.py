@@ -10,8 +10,9 @@ from typing import TextIO
 import grpc
 
 from salesapi import sales_pb2, sales_pb2_grpc
-from salesapi.client import describe_rpc_error, file_chunks, open_channel
-from salesapi.formatting import format_count
+from salesapi.client import file_chunks, open_channel, readable_size
+from wording.quantities import format_count
+from wording.rpc_errors import describe_rpc_error
 
 
 def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
@@ -19,14 +20,12 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
            ca_cert: str | None = None) -> int:
     """Uploads path and prints the outcome; returns the process exit code."""
     try:
-        size = path.stat().st_size
-        with open(path, "rb"):
-            pass
+        size = readable_size(path)
+    except IsADirectoryError:
+        print(f"{path} is a folder, not a CSV file.", file=err)
+        return 2
     except OSError as exc:
         print(f"Cannot read {path}: {exc.strerror or exc}.", file=err)
-        return 2
-    if path.is_dir():
-        print(f"{path} is a folder, not a CSV file.", file=err)
         return 2
     progress = _Progress(size, err) if err.isatty() else None
     started = time.monotonic()

@@ -1,0 +1,1 @@
+"""The command line's commands other than the window (see main.py)."""

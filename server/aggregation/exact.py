@@ -1,0 +1,197 @@
+"""The exact path: rows one by one with the csv module, every rule, every rejection by its line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import BinaryIO, Iterator
+
+from server.aggregation.errors import row_too_long, too_many_departments
+from server.aggregation.header import (REQUIRED_DEPARTMENT, REQUIRED_SALES, WS, Header,
+                                       allow_csv_fields)
+from server.aggregation.state import INT64_MAX, INT64_MIN, ParseState
+
+MAX_SAMPLES = 100
+_NUMBER = re.compile(r"[ \t\r\n\v\f]*([+-]?[0-9]+)(?:\.0*)?[ \t\r\n\v\f]*")
+_LINE_END = ("\n", "\r")
+_NEVER_CLOSED = "A quoted field is never closed."
+_TEXT_AFTER_QUOTE = ("A quoted field has text after its closing quote; expected the delimiter "
+                     "or the end of the line.")
+
+
+class RejectedRows:
+    """Writes each rejected row as CSV `Line,Reason,Raw Row`, in the file's own encoding."""
+
+    def __init__(self, out: BinaryIO | None) -> None:
+        self._out = out
+        self._text: io.TextIOWrapper | None = None
+        self._writer = None
+
+    def write(self, line: int, reason: str, raw_lines: list[str]) -> None:
+        """Adds one row; raw_lines are its physical lines in the Latin-1 view."""
+        if self._out is None:
+            return
+        if self._writer is None:
+            # Latin-1 writes the view back as the very bytes that were read.
+            self._text = io.TextIOWrapper(self._out, encoding="latin-1", newline="")
+            self._writer = csv.writer(self._text, lineterminator="\n")
+            self._writer.writerow(("Line", "Reason", "Raw Row"))
+        self._writer.writerow((line, reason, "".join(raw_lines).rstrip("\r\n")))
+
+    def close(self) -> None:
+        """Flushes what was written and hands the stream back to its owner, open."""
+        if self._writer is not None:
+            self._writer = None
+            self._text.flush()
+            self._text.detach()
+
+
+class ExactPath:
+    """Aggregates any rows, quoted or odd, into the state's totals; rejects bad rows by line."""
+
+    def __init__(self, header: Header, state: ParseState, rejected: RejectedRows, *,
+                 max_departments: int, max_field_bytes: int) -> None:
+        self._header = header
+        self._state = state
+        self._rejected = rejected
+        self._max_departments = max_departments
+        self._max_field_bytes = max_field_bytes
+
+    def aggregate(self, data: bytes | bytearray, final: bool) -> None:
+        """Aggregates the rows in data; keeps an unfinished row as the state's pending bytes."""
+        lines = list(io.StringIO(data.decode("latin-1"), newline=""))
+        if not final and lines:
+            # A last line with no end, or ending in CR (an LF may follow), is not whole yet.
+            last = lines[-1]
+            if not last.endswith(_LINE_END) or last.endswith("\r"):
+                self._state.pending = lines.pop().encode("latin-1")
+        self._read_rows(lines, final)
+        if len(self._state.pending) > self._max_field_bytes:  # a quoted field that goes on
+            raise row_too_long(self._max_field_bytes)
+
+    def _read_rows(self, lines: list[str], final: bool) -> None:
+        cursor = _Lines(lines)
+        # The csv module's field limit is process-wide: raised (never lowered) past ours, a field
+        # it refuses belongs to a row too long anyway, and its error needs no reading of the
+        # wording (see _quoting_reason). One more, as a quoted field's last line break counts
+        # in the field but not in the row's length.
+        allow_csv_fields(self._max_field_bytes + 1)
+        reader = csv.reader(cursor, delimiter=self._header.delimiter, strict=True)
+        processed, used = self._sum_rows(reader, cursor, final)
+        self._state.rows_processed += processed
+        self._state.line_base += used
+
+    def _sum_rows(self, reader: Iterator[list[str]], cursor: _Lines,
+                  final: bool) -> tuple[int, int]:
+        """Sums rows until the reader stops; returns (rows summed, lines used)."""
+        lines, header, totals = cursor.lines, self._header, self._state.totals
+        department_index, sales_index, needed = header.department, header.sales, header.needed
+        limit = self._max_field_bytes
+        base = self._state.line_base + 1
+        processed = 0
+        while True:
+            start = cursor.position
+            try:
+                row = next(reader)
+            except StopIteration:
+                return processed, len(lines)
+            except csv.Error:
+                if cursor.exhausted and not final:  # the row goes on in the next block
+                    self._state.pending = "".join(lines[start:]).encode("latin-1") + \
+                        self._state.pending
+                    return processed, start
+                reason = self._quoting_reason(lines[start:cursor.position], cursor.exhausted)
+                self._reject(base + start, reason, lines[start:cursor.position])
+                continue
+            end = cursor.position
+            # Cheap test first (one line, terminator included), exact length only when close.
+            if len(lines[start]) > limit or end - start > 1:
+                if _record_length(lines[start:end]) > limit:
+                    raise row_too_long(limit)
+            if len(row) < needed:
+                if row and any(cell.strip(WS) for cell in row):
+                    self._reject(base + start, _too_few_fields(len(row), needed),
+                                 lines[start:end])
+                continue
+            department = row[department_index].strip(WS)
+            raw = row[sales_index]
+            if department and raw.isdigit() and raw.isascii() and len(raw) < 19:
+                value = int(raw)  # the common case, within 64 bits by its length
+            else:
+                value = _value_or_reason(row, department, raw)
+                if not isinstance(value, int):
+                    if value is not None:
+                        self._reject(base + start, value, lines[start:end])
+                    continue
+            if department in totals:
+                totals[department] += value
+            else:
+                if len(totals) >= self._max_departments:
+                    raise too_many_departments(self._max_departments)
+                totals[department] = value
+            processed += 1
+
+    def _quoting_reason(self, raw_lines: list[str], exhausted: bool) -> str:
+        """Why the csv module refused a record, told by where it stopped, not by its wording."""
+        if exhausted:  # it ran out of lines inside a quoted field
+            return _NEVER_CLOSED
+        # Either a field past the csv module's limit, or text after a closing quote in a row
+        # too long anyway: refused as every row past the limit is.
+        if _record_length(raw_lines) > self._max_field_bytes:
+            raise row_too_long(self._max_field_bytes)
+        return _TEXT_AFTER_QUOTE
+
+    def _reject(self, line: int, reason: str, raw_lines: list[str]) -> None:
+        self._state.rows_rejected += 1
+        if len(self._state.samples) < MAX_SAMPLES:
+            self._state.samples.append((line, reason))
+        self._rejected.write(line, reason, raw_lines)
+
+
+class _Lines:
+    """The lines handed to a csv reader, and how far it has read them."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        self.position = 0  # lines handed out
+        self.exhausted = False  # the reader asked for a line after the last one
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.lines:
+            self.position += 1
+            yield line
+        self.exhausted = True
+
+
+def _record_length(lines: list[str]) -> int:
+    """A record's length in bytes, without its final line end."""
+    return sum(len(line) for line in lines) - len(lines[-1]) + len(lines[-1].rstrip("\r\n"))
+
+
+def _too_few_fields(count: int, needed: int) -> str:
+    return f"The row has {count} field{'s' if count != 1 else ''}; expected at least {needed}."
+
+
+def _value_or_reason(row: list[str], department: str, raw: str) -> int | str | None:
+    """A row's value, or why it is rejected, or None for a row of empty fields (skipped)."""
+    match = _NUMBER.fullmatch(raw)
+    if match is None or not department:
+        if not any(cell.strip(WS) for cell in row):
+            return None  # a ",,"-style empty row
+        return _row_reason(department, raw)
+    value = int(match.group(1))
+    if not INT64_MIN <= value <= INT64_MAX:
+        return f"{REQUIRED_SALES} {raw.strip(WS)} does not fit in 64 bits."
+    return value
+
+
+def _row_reason(department: str, raw: str) -> str:
+    if not department:
+        return f"{REQUIRED_DEPARTMENT} is empty."
+    shown = raw.strip(WS)
+    if not shown:
+        return f"{REQUIRED_SALES} is empty; expected a whole number."
+    if len(shown) > 40:
+        shown = shown[:40] + "..."
+    return f"{REQUIRED_SALES} \"{shown}\" is not a whole number."

@@ -1,0 +1,161 @@
+"""The service's replies on the wire: a job record as a `sales.Job`, and the handler table that
+sends it.
+
+A Job may carry millions of departments. Building them as messages and serializing them takes
+seconds of Python, so `Job.departments` is encoded here with numpy, straight from the totals'
+arrays, and appended to the rest of the Job serialized by protobuf (a repeated field may come in
+any place in the wire format). The field numbers and wire types come from the generated
+descriptors, not from this file; tests hold the result to `SerializeToString` field by field.
+"""
+
+from __future__ import annotations
+
+import numpy
+import pyarrow
+import pyarrow.compute as pc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import FieldDescriptor
+
+import grpc
+from salesapi import sales_pb2
+from server.departments import Departments, concatenated, value_lengths
+from server.job_store import JobRecord
+
+SERVICE = sales_pb2.DESCRIPTOR.services_by_name["SalesService"]
+SERVICE_NAME = SERVICE.full_name
+
+_LENGTH_DELIMITED, _VARINT = 2, 0
+
+
+def _tag(field: FieldDescriptor, wire_type: int) -> int:
+    return field.number << 3 | wire_type
+
+
+def _one_byte_tag(field: FieldDescriptor, wire_type: int) -> int:
+    tag = _tag(field, wire_type)
+    if tag >= 0x80:
+        raise ValueError(f"{field.full_name}: field number {field.number} needs a longer tag")
+    return tag
+
+
+_DEPARTMENTS = sales_pb2.Job.DESCRIPTOR.fields_by_name["departments"]
+_NAME = sales_pb2.DepartmentTotal.DESCRIPTOR.fields_by_name["department"]
+_TOTAL = sales_pb2.DepartmentTotal.DESCRIPTOR.fields_by_name["total_sales"]
+_DEPARTMENTS_TAG = _one_byte_tag(_DEPARTMENTS, _LENGTH_DELIMITED)
+_NAME_TAG = _one_byte_tag(_NAME, _LENGTH_DELIMITED)
+_TOTAL_TAG = _one_byte_tag(_TOTAL, _VARINT)
+
+
+def job_message(record: JobRecord) -> sales_pb2.Job:
+    """The API's Job for a job record, without its departments (see encode_job)."""
+    job = sales_pb2.Job(
+        job_id=record.job_id,
+        state=int(record.state),
+        filename=record.filename,
+        output_path=record.output_path,
+        rows_processed=record.rows_processed,
+        rows_rejected=record.rows_rejected,
+        rejected_samples=[sales_pb2.RejectedRow(line=line, reason=reason)
+                          for line, reason in record.rejected_samples],
+        error=record.error,
+        bytes_received=record.bytes_received,
+        rejected_path=record.rejected_path,
+        department_count=record.department_count,
+        encoding=record.encoding,
+        delimiter=record.delimiter,
+    )
+    job.created_at.FromNanoseconds(int(record.created_at * 1e9))
+    if record.finished_at is not None:
+        job.finished_at.FromNanoseconds(int(record.finished_at * 1e9))
+    return job
+
+
+def encode_job(record: JobRecord) -> bytes:
+    """The API's Job for a job record, serialized, departments included."""
+    return job_message(record).SerializeToString() + encode_departments(record.departments)
+
+
+def encode_departments(departments: Departments) -> bytes:
+    """`Job.departments` in the wire format, byte for byte as protobuf writes it: per department
+    its tag, a length, then `department` unless empty and `total_sales` unless zero."""
+    count = len(departments)
+    if not count:
+        return b""
+    names = pc.cast(departments.names, pyarrow.binary())
+    lengths = value_lengths(names).astype(numpy.uint64)
+    totals = departments.totals.to_numpy(zero_copy_only=False).view(numpy.uint64)
+    named, nonzero = lengths != 0, totals != 0
+    length_bytes, length_sizes = _varints(lengths)
+    total_bytes, total_sizes = _varints(totals)
+    body = (numpy.where(named, 1 + length_sizes + lengths, 0)
+            + numpy.where(nonzero, 1 + total_sizes, 0))
+    body_bytes, body_sizes = _varints(body)
+    before = _rows_of_bytes([(_constant(_DEPARTMENTS_TAG, count), numpy.ones(count, numpy.int64)),
+                             (body_bytes, body_sizes),
+                             (_constant(_NAME_TAG, count), named.astype(numpy.int64)),
+                             (length_bytes, numpy.where(named, length_sizes, 0))])
+    after = _rows_of_bytes([(_constant(_TOTAL_TAG, count), nonzero.astype(numpy.int64)),
+                            (total_bytes, numpy.where(nonzero, total_sizes, 0))])
+    return concatenated(pc.binary_join_element_wise(before, names, after, b""))
+
+
+def _constant(byte: int, count: int) -> numpy.ndarray:
+    return numpy.full((count, 1), byte, numpy.uint8)
+
+
+def _varints(values: numpy.ndarray) -> tuple[numpy.ndarray, numpy.ndarray]:
+    """Each uint64 as a protobuf varint: a byte matrix with a row per value and as many
+    columns as the longest varint, and each varint's size."""
+    values = values.astype(numpy.uint64)
+    columns = []
+    sizes = numpy.ones(len(values), numpy.int64)
+    while True:
+        rest = values >> numpy.uint64(7)
+        more = rest != 0
+        low = (values & numpy.uint64(0x7F)).astype(numpy.uint8)
+        if not more.any():
+            columns.append(low)
+            return numpy.stack(columns, axis=1), sizes
+        columns.append(low | (more.view(numpy.uint8) << 7))
+        sizes += more
+        values = rest
+
+
+def _rows_of_bytes(parts: list[tuple[numpy.ndarray, numpy.ndarray]]) -> pyarrow.Array:
+    """A binary array whose row i joins, for each (matrix, sizes) part, the first sizes[i]
+    bytes of matrix row i."""
+    matrix = numpy.concatenate([bytes_ for bytes_, _ in parts], axis=1)
+    keep = numpy.concatenate([numpy.arange(bytes_.shape[1]) < sizes[:, None]
+                              for bytes_, sizes in parts], axis=1)
+    offsets = numpy.zeros(len(matrix) + 1, numpy.int32)
+    numpy.cumsum(keep.sum(axis=1), out=offsets[1:])
+    return pyarrow.Array.from_buffers(pyarrow.binary(), len(matrix),
+                                      [None, pyarrow.py_buffer(offsets),
+                                       pyarrow.py_buffer(matrix[keep])])
+
+
+def serialize(reply: sales_pb2.Job | bytes | object) -> bytes:
+    """Every reply of the service: a message is serialized; bytes made by encode_job are sent as
+    they are."""
+    return reply if isinstance(reply, bytes) else reply.SerializeToString()
+
+
+def add_to_server(servicer: object, server: grpc.aio.Server) -> None:
+    """Registers every RPC of SalesService the servicer implements, as the generated
+    add_SalesServiceServicer_to_server does, but with `serialize` for replies."""
+    handlers = {}
+    for method in SERVICE.methods:
+        behaviour = getattr(servicer, method.name, None)
+        if behaviour is None:
+            continue
+        make = {(False, False): grpc.unary_unary_rpc_method_handler,
+                (True, False): grpc.stream_unary_rpc_method_handler,
+                (False, True): grpc.unary_stream_rpc_method_handler,
+                (True, True): grpc.stream_stream_rpc_method_handler}[
+                    (method.client_streaming, method.server_streaming)]
+        request_type = message_factory.GetMessageClass(method.input_type)
+        handlers[method.name] = make(behaviour, request_deserializer=request_type.FromString,
+                                     response_serializer=serialize)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME,
+                                                                          handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
