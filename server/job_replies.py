@@ -70,9 +70,12 @@ def job_message(record: JobRecord) -> sales_pb2.Job:
     return job
 
 
-def encode_job(record: JobRecord) -> bytes:
-    """The API's Job for a job record, serialized, departments included."""
-    return job_message(record).SerializeToString() + encode_departments(record.departments)
+def encode_job(record: JobRecord, departments: bytes | None = None) -> bytes:
+    """The API's Job for a job record, serialized, departments included (`departments`, when
+    given, is what encode_departments made of them)."""
+    if departments is None:
+        departments = encode_departments(record.departments)
+    return job_message(record).SerializeToString() + departments
 
 
 def encode_departments(departments: Departments) -> bytes:

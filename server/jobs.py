@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from server.aggregation import Aggregator, LimitExceeded, size_text
+from server.departments import Departments
 from server.job_store import JobRecord, JobState, JobStore, remove_quietly
 from server.limits import Limits
 from server.output_files import publish_rejected, temporary_path, write_totals
@@ -110,14 +111,19 @@ class UploadJob:
                        rows_rejected=self._aggregator.rows_rejected,
                        department_count=self._aggregator.department_count)
 
-    def complete(self, is_abandoned: Callable[[], bool]) -> JobRecord:
+    def complete(self, is_abandoned: Callable[[], bool],
+                 on_totals: Callable[[Departments], None] | None = None) -> JobRecord:
         """Finishes aggregation and publishes the files; raises InputError or LimitExceeded.
 
-        If is_abandoned() is true once the files are written (the call has ended: a client that
-        cancelled, a server that stopped), raises Abandoned and records nothing: end the job
-        with cancel() or fail(), which remove the files.
+        on_totals(totals), when given, is called as soon as the totals are known, before the
+        files are written: a caller can prepare its reply meanwhile. If is_abandoned() is true
+        once the files are written (the call has ended: a client that cancelled, a server that
+        stopped), raises Abandoned and records nothing: end the job with cancel() or fail(),
+        which remove the files.
         """
         result = self._aggregator.finish()
+        if on_totals is not None:
+            on_totals(result.totals)
         self._raw_rejected.close()
         # The history's compressed copy of the totals (a few hundred ms for a million
         # departments) is made on the other core while the files are written.

@@ -6,13 +6,14 @@ import asyncio
 import logging
 import threading
 from concurrent.futures import Executor
-from typing import Callable
+from typing import Awaitable, Callable
 
 import grpc
 
 from salesapi import sales_pb2, sales_pb2_grpc
 from server.aggregation import InputError, LimitExceeded
-from server.job_replies import encode_job, job_message
+from server.departments import Departments
+from server.job_replies import encode_departments, encode_job, job_message
 from server.job_store import JobRecord
 from server.jobs import (Abandoned, JobManager, OutputError, UploadJob, cannot_write_message,
                          is_job_id)
@@ -65,7 +66,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         code = message = None
         try:
             await context.send_initial_metadata((("job-id", job.job_id),))
-            record = await self._receive(job, context)
+            record, departments = await self._receive(job, context)
         except (asyncio.CancelledError, grpc.RpcError, Abandoned):
             # The call is gone: cancelled by its client (who may also have vanished) or cut off
             # by a stop. Nobody reads a reply. A job that completed just before stays so.
@@ -85,15 +86,17 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             code = grpc.StatusCode.INTERNAL
             message = "The server hit an internal error while processing the file."
         if code is not None:
-            record = await self._in_thread(job.fail, message)
+            record, departments = await self._in_thread(job.fail, message), None
         log.info("job %s ended %s: %s rows, %s rejected", job.job_id, record.state.name,
                  record.rows_processed, record.rows_rejected)
         if code is not None:
             await context.abort(code, message)
-        return await self._in_thread(encode_job, record)
+        return await self._in_thread(encode_job, record, await departments)
 
-    async def _receive(self, job: UploadJob, context: grpc.aio.ServicerContext) -> JobRecord:
-        """Feeds the request stream to the job, then completes it."""
+    async def _receive(self, job: UploadJob, context: grpc.aio.ServicerContext
+                       ) -> tuple[JobRecord, Awaitable[bytes]]:
+        """Feeds the request stream to the job, then completes it; returns its record and the
+        reply's departments, encoded on the executor while the job writes its files."""
         feeder = BlockFeeder(job.feed, self._executor)
         try:
             # context.read() rather than the request iterator: measured 4 to 10 % faster per
@@ -108,7 +111,13 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         finally:
             await feeder.settle()
         gone = threading.Event()
-        return await self._in_thread(job.complete, gone.is_set, on_cancel=gone.set)
+        encoding = []
+
+        def encode(totals: Departments) -> None:
+            encoding.append(self._executor.submit(encode_departments, totals))
+
+        record = await self._in_thread(job.complete, gone.is_set, encode, on_cancel=gone.set)
+        return record, asyncio.wrap_future(encoding[0])
 
     def _abandon(self, job: UploadJob) -> JobRecord:
         """Ends a job whose call is gone: cut off by this server, or cancelled by its client."""
