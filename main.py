@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from salesapi.client import DEFAULT_CHUNK_SIZE
-from server.limits import Limits
+from server.limits import DEFAULT_STORAGE_DIR, Limits
 
 DEFAULT_PORT = 50051
 
@@ -41,7 +41,7 @@ def _server_config(args: argparse.Namespace):
 
 
 def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage-dir", default=os.environ.get("STORAGE_DIR", "storage"),
+    parser.add_argument("--storage-dir", default=os.environ.get("STORAGE_DIR", DEFAULT_STORAGE_DIR),
                         help="job history and output folder (env STORAGE_DIR; default storage)")
     parser.add_argument("--output-dir", default=os.environ.get("OUTPUT_DIR") or None,
                         help="where output CSVs go (env OUTPUT_DIR; default STORAGE_DIR/processed)")

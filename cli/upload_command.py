@@ -42,7 +42,7 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
         except grpc.RpcError as error:
             if progress:
                 progress.clear()
-            print(describe_rpc_error(error, address), file=err)
+            print(describe_rpc_error(error, address, tls=bool(ca_cert)), file=err)
             return 1
         except KeyboardInterrupt:
             # Leaving this block closes the channel, which cancels the call: the server ends

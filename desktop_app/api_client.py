@@ -15,9 +15,10 @@ class ApiClient(QObject):
 
     _completed = Signal(object, object)  # (on_result, on_error), future
 
-    def __init__(self, address: str, parent: QObject | None = None) -> None:
+    def __init__(self, address: str, tls: bool = False, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.address = address
+        self._tls = tls
         self._completed.connect(self._dispatch)
 
     def call(self, method: grpc.UnaryUnaryMultiCallable, request: Any,
@@ -36,6 +37,6 @@ class ApiClient(QObject):
         except grpc.FutureCancelledError:
             return
         except grpc.RpcError as error:
-            on_error(describe_rpc_error(error, self.address))
+            on_error(describe_rpc_error(error, self.address, self._tls))
             return
         on_result(reply)

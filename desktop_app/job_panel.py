@@ -12,10 +12,10 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPus
                                QTableView, QVBoxLayout, QWidget)
 
 from desktop_app.bar_delegate import ShareBarDelegate
-from wording.quantities import format_count, format_duration
 from desktop_app.history_model import STATE_NAMES, started_text
 from desktop_app.totals_model import COLUMN_SHARE, COLUMN_TOTAL, SORT_ROLE, TotalsModel
 from salesapi import sales_pb2
+from wording.quantities import format_count, format_duration
 
 _SAMPLES_SHOWN = 5
 _BANNER_STYLES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import logging
 import os
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ from desktop_app.upload_worker import UploadWorker
 from salesapi import sales_pb2, sales_pb2_grpc
 from salesapi.client import DEFAULT_CHUNK_SIZE, channel_credentials, open_channel, readable_size
 from wording.quantities import format_bytes, format_duration
+
+log = logging.getLogger(__name__)
 
 _NO_FILE = ("No file chosen. Click “Choose file…”, press Ctrl+O, or drop a CSV file on this "
             "window.")
@@ -59,7 +62,7 @@ class MainWindow(QMainWindow):
         self._loop = loop or self._own_loop
         self._stub = sales_pb2_grpc.SalesServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
-        self._api = ApiClient(address, self)
+        self._api = ApiClient(address, self._credentials is not None, self)
         self._path: Path | None = None
         self._worker: UploadWorker | None = None
         self._outcome: tuple[str, object] | None = None
@@ -357,8 +360,11 @@ class MainWindow(QMainWindow):
         self._health_timer.stop()
         if self._worker is not None:
             self._worker.cancel()
-            self._worker.wait(_CLOSE_WAIT_SECONDS)
-            self._on_upload_ended()
+            if self._worker.wait(_CLOSE_WAIT_SECONDS):
+                self._on_upload_ended()
+            else:  # still running: keep it (its signals must find it) and say so
+                log.warning("the upload did not end within %.0f s of closing",
+                            _CLOSE_WAIT_SECONDS)
         self._channel.close()
         if self._server is not None:
             self._server.stop()

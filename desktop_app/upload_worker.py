@@ -140,7 +140,8 @@ class UploadWorker(QObject):
         elif error is None or self._cancel_requested:
             self.cancelled.emit()
         else:
-            self.failed.emit(describe_rpc_error(error, self._address))
+            self.failed.emit(describe_rpc_error(error, self._address,
+                                                 tls=self._credentials is not None))
 
     def _on_sent(self, sent: int) -> None:
         now = time.monotonic()

@@ -17,7 +17,7 @@ from server.event_loop import EventLoopThread
 from server.job_replies import SERVICE_NAME, add_to_server, encode_departments
 from server.job_store import JobStore, StorageInUse, StoreError
 from server.jobs import JobManager
-from server.limits import Limits
+from server.limits import DEFAULT_STORAGE_DIR, Limits
 from server.security import TlsFiles, TokenInterceptor
 from server.servicer import SalesServicer
 
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 # Threads for blocking work: one per upload slot, plus room for status and history calls.
 _SPARE_WORKERS = 8
+# How long running calls may go on once a stop is asked for (Ctrl-C, SIGTERM).
+STOP_GRACE_SECONDS = 5.0
 # After the grace period, how long stop() waits for the cut-off uploads to be recorded.
 _DRAIN_SECONDS = 10.0
 
@@ -35,7 +37,7 @@ _DRAIN_SECONDS = 10.0
 class ServerConfig:
     """Where a server keeps its files and what it accepts."""
 
-    storage_dir: Path = Path("storage")
+    storage_dir: Path = Path(DEFAULT_STORAGE_DIR)
     output_dir: Path | None = None  # default: storage_dir / "processed"
     limits: Limits = field(default_factory=Limits)
     tls: TlsFiles | None = None  # serve TLS instead of plaintext
@@ -79,10 +81,11 @@ class SalesServer:
         """Starts serving; does not block."""
         asyncio.run_coroutine_threadsafe(self._server.start(), self._loop).result()
 
-    def stop(self, grace: float | None = 5.0) -> None:
-        """Reports NOT_SERVING and refuses new calls; lets running uploads end on their own for
-        `grace` seconds (one cancelled by its client meanwhile is CANCELLED), then cuts the rest
-        off (FAILED), waits for them to be recorded and closes the history; safe to call twice."""
+    def stop(self, grace: float | None = STOP_GRACE_SECONDS) -> None:
+        """Reports NOT_SERVING and refuses new calls; lets running calls end on their own for
+        `grace` seconds (an upload cancelled by its client meanwhile is CANCELLED), then cuts
+        the rest off (an upload FAILED), waits for them to be recorded and closes the history;
+        safe to call twice."""
         if self._stopped:
             return
         self._stopped = True
@@ -98,10 +101,11 @@ class SalesServer:
         await self._health.enter_graceful_shutdown()
         refusing = None
         if grace:
-            # Refuses new calls at once. The cut-off below comes first: this longer grace is
-            # only a backstop, so that no call is cut off before the servicer knows it.
+            # Refuses new calls at once and lets running ones end on their own. The cut-off
+            # below comes first: this longer grace is only a backstop, so that no call is cut
+            # off before the servicer knows it.
             refusing = asyncio.ensure_future(self._server.stop(2 * grace))
-            await self._loop.run_in_executor(self._executor, self._jobs.wait_idle, grace)
+            await self._server.wait_for_termination(grace)
         self._servicer.cut_off_from_now()
         await self._server.stop(None)
         if refusing is not None:

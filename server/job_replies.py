@@ -15,9 +15,10 @@ import pyarrow
 import pyarrow.compute as pc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 import grpc
-from salesapi import sales_pb2
+from salesapi import sales_pb2, sales_pb2_grpc
 from server.departments import Departments, concatenated, value_lengths
 from server.job_store import JobRecord
 
@@ -137,27 +138,29 @@ def _rows_of_bytes(parts: list[tuple[numpy.ndarray, numpy.ndarray]]) -> pyarrow.
                                        pyarrow.py_buffer(matrix[keep])])
 
 
-def serialize(reply: sales_pb2.Job | bytes | object) -> bytes:
+def serialize(reply: Message | bytes) -> bytes:
     """Every reply of the service: a message is serialized; bytes made by encode_job are sent as
     they are."""
-    return reply if isinstance(reply, bytes) else reply.SerializeToString()
+    if isinstance(reply, bytes):
+        return reply
+    if isinstance(reply, Message):
+        return reply.SerializeToString()
+    raise TypeError(f"a reply must be a message or encoded bytes, not {type(reply).__name__}")
 
 
-def add_to_server(servicer: object, server: grpc.aio.Server) -> None:
-    """Registers every RPC of SalesService the servicer implements, as the generated
-    add_SalesServiceServicer_to_server does, but with `serialize` for replies."""
+def add_to_server(servicer: sales_pb2_grpc.SalesServiceServicer, server: grpc.aio.Server) -> None:
+    """Registers every RPC of SalesService, as the generated add_SalesServiceServicer_to_server
+    does, but with `serialize` for replies."""
     handlers = {}
     for method in SERVICE.methods:
-        behaviour = getattr(servicer, method.name, None)
-        if behaviour is None:
-            continue
         make = {(False, False): grpc.unary_unary_rpc_method_handler,
                 (True, False): grpc.stream_unary_rpc_method_handler,
                 (False, True): grpc.unary_stream_rpc_method_handler,
                 (True, True): grpc.stream_stream_rpc_method_handler}[
                     (method.client_streaming, method.server_streaming)]
         request_type = message_factory.GetMessageClass(method.input_type)
-        handlers[method.name] = make(behaviour, request_deserializer=request_type.FromString,
+        handlers[method.name] = make(getattr(servicer, method.name),
+                                     request_deserializer=request_type.FromString,
                                      response_serializer=serialize)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME,
                                                                           handlers),))

@@ -116,10 +116,10 @@ class UploadJob:
         """Finishes aggregation and publishes the files; raises InputError or LimitExceeded.
 
         on_totals(totals), when given, is called as soon as the totals are known, before the
-        files are written: a caller can prepare its reply meanwhile. If is_abandoned() is true
-        once the files are written (the call has ended: a client that cancelled, a server that
-        stopped), raises Abandoned and records nothing: end the job with cancel() or fail(),
-        which remove the files.
+        files are written, so that a caller can start its own work on them meanwhile.
+        If is_abandoned() is true once the files are written (the call has ended: a client that
+        cancelled, a server that stopped), raises Abandoned and records nothing: end the job
+        with cancel() or fail(), which remove the files.
         """
         result = self._aggregator.finish()
         if on_totals is not None:

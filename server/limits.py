@@ -1,8 +1,12 @@
-"""What one server accepts: the limits and their defaults, written here and nowhere else."""
+"""What one server accepts and where it keeps its files by default: written here and nowhere
+else."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# Relative to the folder the server is started from.
+DEFAULT_STORAGE_DIR = "storage"
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def limit_malloc_arenas(count: int = 2) -> None:
         pass
 
 
-def serve(host: str, port: int, config: ServerConfig, grace: float = 5.0) -> int:
+def serve(host: str, port: int, config: ServerConfig) -> int:
     """Serves until a stop signal; returns the exit code. Raises ServerStartError."""
     limit_malloc_arenas()
     # Past a file-size limit, a write should fail with EFBIG (one job FAILED), not kill us.

@@ -67,6 +67,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         try:
             await context.send_initial_metadata((("job-id", job.job_id),))
             record, departments = await self._receive(job, context)
+            departments = await departments
         except (asyncio.CancelledError, grpc.RpcError, Abandoned):
             # The call is gone: cancelled by its client (who may also have vanished) or cut off
             # by a stop. Nobody reads a reply. A job that completed just before stays so.
@@ -85,13 +86,14 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             log.exception("job %s failed unexpectedly", job.job_id)
             code = grpc.StatusCode.INTERNAL
             message = "The server hit an internal error while processing the file."
-        if code is not None:
-            record, departments = await self._in_thread(job.fail, message), None
+        # (A job may have completed before its reply's encoding failed.)
+        if code is not None and not job.ended:
+            record = await self._in_thread(job.fail, message)
         log.info("job %s ended %s: %s rows, %s rejected", job.job_id, record.state.name,
                  record.rows_processed, record.rows_rejected)
         if code is not None:
             await context.abort(code, message)
-        return await self._in_thread(encode_job, record, await departments)
+        return await self._in_thread(encode_job, record, departments)
 
     async def _receive(self, job: UploadJob, context: grpc.aio.ServicerContext
                        ) -> tuple[JobRecord, Awaitable[bytes]]:

@@ -1,4 +1,5 @@
-"""A plain reference implementation of the input rules (README, "What a file may look like"), for differential tests.
+"""A plain reference implementation of the input rules (README, "What a file may look like"),
+for differential tests.
 
 Whole-file and slow on purpose: decode everything, split physical lines, parse RFC 4180 with a
 small state machine of its own (not the csv module), then apply the rules one by one. It handles

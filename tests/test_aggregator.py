@@ -467,7 +467,7 @@ def test_the_default_limits_are_the_servers():
     with pytest.raises(LimitExceeded, match=f"longer than {row_limit >> 20} MiB"):
         aggregator.feed(fits.replace(b",1\n", b"N,1\n"))
         aggregator.finish()
-    assert BLOCK_SIZE == Tuning().block_size == 4 << 20
+    assert BLOCK_SIZE == Tuning().block_size
 
 
 def test_feed_and_finish_after_finish_are_mistakes():

@@ -180,8 +180,14 @@ def test_a_history_from_before_compressed_totals_still_reads(start_server, tmp_p
     jobs read back as they were."""
     import sqlite3
 
-    from server.departments import _decompressed
+    import pyarrow
+
     from server.job_store import DATABASE_NAME
+
+    def _decompressed(blob: bytes) -> bytes:  # version 2's blobs: raw length, then zstd
+        return pyarrow.Codec("zstd").decompress(blob[8:], int.from_bytes(blob[:8], "little"),
+                                                asbytes=True)
+
     first = start_server(tmp_path / "old")
     with open_channel(first.address) as channel:
         job = upload(sales_pb2_grpc.SalesServiceStub(channel), SALES)
@@ -354,11 +360,43 @@ def test_an_upload_cut_off_by_a_stop_is_failed_not_cancelled(start_server, tmp_p
         release.set()
         with pytest.raises(grpc.RpcError):
             call.result()
-    from server.job_store import JobState, JobStore
-    store = JobStore(tmp_path / "stopping")
-    try:
-        job = store.get(job_id)
-    finally:
-        store.close()
-    assert job.state == JobState.FAILED
+    restarted = start_server(tmp_path / "stopping")
+    with open_channel(restarted.address) as channel:
+        job = sales_pb2_grpc.SalesServiceStub(channel).GetJobStatus(
+            sales_pb2.JobStatusRequest(job_id=job_id))
+    assert job.state == sales_pb2.JOB_STATE_FAILED
     assert job.error == "The server was stopped during the upload; please upload the file again."
+
+
+def test_an_upload_that_ends_within_the_grace_of_a_stop_gets_its_job(start_server, tmp_path):
+    running = start_server(tmp_path / "graceful")
+    release = threading.Event()
+
+    def held():
+        yield sales_pb2.UploadChunk(data=SALES, filename="held.csv")
+        release.wait(30)
+
+    with open_channel(running.address) as channel:
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        call = stub.UploadCSV.future(held(), timeout=60)
+        assert dict(call.initial_metadata())["job-id"]
+        stopping = threading.Thread(target=running.server.stop, kwargs={"grace": 30})
+        stopping.start()
+        # Once health says NOT_SERVING, or new calls are refused, the stop has begun; the
+        # upload then ends on its own.
+        health = health_pb2_grpc.HealthStub(channel)
+
+        def stop_has_begun() -> bool:
+            try:
+                reply = health.Check(health_pb2.HealthCheckRequest(), timeout=10)
+            except grpc.RpcError:
+                return True
+            return reply.status != health_pb2.HealthCheckResponse.SERVING
+
+        while not stop_has_begun():
+            release.wait(0.01)
+        release.set()
+        job = call.result()
+        stopping.join(60)
+    assert job.state == sales_pb2.JOB_STATE_COMPLETED
+    assert dict(totals(job)) == {"Electronics": 10, "Clothing": 5, "clothing": 1}

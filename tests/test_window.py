@@ -15,7 +15,6 @@ from desktop_app.totals_model import TotalsModel
 from salesapi import sales_pb2, sales_pb2_grpc
 from salesapi.client import open_channel
 from server.app import ServerConfig
-from server.job_store import JobState, JobStore
 
 TIMEOUT_MS = 60_000
 SALES = (b"Date,Department Name,Number of Sales\r\n"
@@ -273,7 +272,7 @@ def test_history_survives_restarting_the_app(qtbot, open_window, storage, tmp_pa
     second.close()
 
 
-def test_closing_during_an_upload(qtbot, window, embedded, storage, tmp_path):
+def test_closing_during_an_upload(qtbot, window, embedded, storage, tmp_path, start_server):
     csv = big_file(tmp_path / "big.csv", 24)
     choose(window, csv)
     window.start_button.click()
@@ -281,12 +280,10 @@ def test_closing_during_an_upload(qtbot, window, embedded, storage, tmp_path):
     window.close()
     assert not window.is_uploading()
     # The embedded server has stopped and let go of its storage: another can open it.
-    store = JobStore(storage)
-    try:
-        [job] = store.list(10)
-        assert job.state == JobState.CANCELLED
-    finally:
-        store.close()
+    restarted = start_server(storage)
+    with open_channel(restarted.address) as channel:
+        [job] = sales_pb2_grpc.SalesServiceStub(channel).ListJobs(sales_pb2.ListJobsRequest()).jobs
+    assert job.state == sales_pb2.JOB_STATE_CANCELLED
     assert list(embedded.config.resolved_output_dir.iterdir()) == []
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import grpc
 
 
-def describe_rpc_error(error: grpc.RpcError, address: str) -> str:
-    """A sentence for the user about a failed call; never a traceback."""
+def describe_rpc_error(error: grpc.RpcError, address: str, tls: bool = False) -> str:
+    """A sentence for the user about a failed call; never a traceback. tls: the call was made
+    over TLS (a refused certificate then looks like an unreachable server)."""
     code = error.code() if hasattr(error, "code") else None
     details = error.details() if hasattr(error, "details") else ""
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -20,8 +21,10 @@ def describe_rpc_error(error: grpc.RpcError, address: str) -> str:
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return (f"The server at {address} did not accept the access token. Check --token or "
                 "SALES_TOKEN.")
-    if code == grpc.StatusCode.UNAVAILABLE and "ssl" in (details or "").lower():
-        return f"A secure connection to {address} could not be made: {details}"
+    if code == grpc.StatusCode.UNAVAILABLE and tls:
+        return (f"A secure connection to {address} could not be made. Check that the server is "
+                "running, that the address is right and that the CA certificate is the one that "
+                f"signed the server's certificate ({details or 'no details'}).")
     if code == grpc.StatusCode.UNAVAILABLE:
         return (f"Cannot reach the server at {address}. Check that it is running and that the "
                 "address is right.")

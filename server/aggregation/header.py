@@ -11,7 +11,7 @@ import pyarrow
 import pyarrow.csv
 
 from server.aggregation.encoding import decode_guess
-from server.aggregation.errors import InputError
+from server.aggregation.errors import InputError, size_text
 from server.aggregation.state import ParseState
 
 REQUIRED_DEPARTMENT = "Department Name"
@@ -67,8 +67,9 @@ def read_header(state: ParseState, data: bytes | bytearray,
             if not final:  # the line is not whole yet (a CR may be half of a CRLF)
                 state.pending = data[position:]
                 if len(state.pending) > MAX_HEADER_BYTES:
-                    raise InputError("The first line of the file is longer than 1 MiB with "
-                                     "no line break, so it is not a CSV header row.")
+                    raise InputError(f"The first line of the file is longer than "
+                                     f"{size_text(MAX_HEADER_BYTES)} with no line break, so it "
+                                     "is not a CSV header row.")
                 return None, b""
             end = len(data)
             line = data[position:]
