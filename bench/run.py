@@ -4,6 +4,9 @@ the desktop path, and DuckDB on the same files; prints seconds, MB/s, ratios and
 The bare transport is two servers that only count bytes, a synchronous and an asyncio one, fed
 back to back by the same client: each ratio takes the faster of the pair.
 
+Then the no-cliff table (no_cliff.py): every file shape against the plain file, DuckDB and the
+bare transport (--no-shapes to skip it, --shapes-only for it alone).
+
     pip install -r bench/requirements.txt
     python bench/run.py            # 100 MB and 1 GB files, about 3 minutes
     python bench/run.py --quick    # 20 MB and 200 MB files
@@ -32,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import no_cliff  # noqa: E402
 from bench.measure import (KB8, MB1, BareTransport, Measurement, duckdb_group_by,  # noqa: E402
                            ensure, faster, median_of, meets, project_upload)
 
@@ -181,6 +185,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds per repeat for targets 1, 4 and 5 (default 3)")
+    sections = parser.add_mutually_exclusive_group()
+    sections.add_argument("--no-shapes", action="store_true",
+                          help="skip the no-cliff section (file shapes)")
+    sections.add_argument("--shapes-only", action="store_true",
+                          help="only the no-cliff section (file shapes)")
+    parser.add_argument("--shape-repeats", type=int, default=None,
+                        help="back-to-back pairs per shape (default: --repeats)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
     args = parser.parse_args(argv)
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -188,7 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     storage = Path(tempfile.mkdtemp(prefix="bench-storage-"))
     transport = BareTransport()
     try:
-        run_targets(args, transport, storage)
+        if not args.shapes_only:
+            run_targets(args, transport, storage)
+        if not args.no_shapes:
+            no_cliff.run(transport, storage, args.data_dir, 20 if args.quick else 100,
+                         args.shape_repeats or args.repeats)
     finally:
         transport.stop()
     print(f"Machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}.")
