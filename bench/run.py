@@ -5,7 +5,8 @@ The bare transport is two servers that only count bytes, a synchronous and an as
 back to back by the same client: each ratio takes the faster of the pair.
 
 Then the no-cliff table (no_cliff.py): every file shape against the plain file, DuckDB and the
-bare transport (--no-shapes to skip it, --shapes-only for it alone).
+bare transport (--no-shapes to skip it, --only shapes for it alone); with --memory, the
+server's peak memory with very many departments (memory.py).
 
     pip install -r bench/requirements.txt
     python bench/run.py            # 100 MB and 1 GB files, about 3 minutes
@@ -35,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import no_cliff  # noqa: E402
+from bench import memory, no_cliff  # noqa: E402
 from bench.measure import (KB8, MB1, BareTransport, Measurement, duckdb_group_by,  # noqa: E402
                            ensure, faster, median_of, meets, project_upload)
 
@@ -178,6 +179,16 @@ def print_measurements(rows: list[tuple[str, Measurement]]) -> None:
     print()
 
 
+SECTIONS = ("targets", "shapes", "memory")
+
+
+def wanted(args: argparse.Namespace, section: str) -> bool:
+    """Whether the command line asks for this section (targets and shapes run by default)."""
+    if args.only is not None:
+        return args.only == section
+    return {"targets": True, "shapes": not args.no_shapes, "memory": args.memory}[section]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -185,13 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds per repeat for targets 1, 4 and 5 (default 3)")
-    sections = parser.add_mutually_exclusive_group()
-    sections.add_argument("--no-shapes", action="store_true",
-                          help="skip the no-cliff section (file shapes)")
-    sections.add_argument("--shapes-only", action="store_true",
-                          help="only the no-cliff section (file shapes)")
+    parser.add_argument("--no-shapes", action="store_true",
+                        help="skip the no-cliff section (file shapes)")
     parser.add_argument("--shape-repeats", type=int, default=None,
                         help="back-to-back pairs per shape (default: --repeats)")
+    parser.add_argument("--memory", action="store_true",
+                        help="also the memory section: ~1M and ~3M departments, 4 uploads at "
+                             "once, idle memory after a job (a 300 MB file; about 2 minutes)")
+    parser.add_argument("--only", choices=SECTIONS,
+                        help="run only this section: targets (1-5), shapes (no cliff), memory")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
     args = parser.parse_args(argv)
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -199,11 +212,13 @@ def main(argv: list[str] | None = None) -> int:
     storage = Path(tempfile.mkdtemp(prefix="bench-storage-"))
     transport = BareTransport()
     try:
-        if not args.shapes_only:
+        if wanted(args, "targets"):
             run_targets(args, transport, storage)
-        if not args.no_shapes:
+        if wanted(args, "shapes"):
             no_cliff.run(transport, storage, args.data_dir, 20 if args.quick else 100,
                          args.shape_repeats or args.repeats)
+        if wanted(args, "memory"):
+            memory.run(storage, args.data_dir, args.quick)
     finally:
         transport.stop()
     print(f"Machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}.")
