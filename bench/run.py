@@ -9,8 +9,8 @@ bare transport (--no-shapes to skip it, --only shapes for it alone); with --memo
 server's peak memory with very many departments (memory.py).
 
     pip install -r bench/requirements.txt
-    python bench/run.py            # 100 MB and 1 GB files, about 3 minutes
-    python bench/run.py --quick    # 20 MB and 200 MB files
+    python bench/run.py            # 100 MB and 1 GB files, about 10 minutes on 2 cores
+    python bench/run.py --quick    # 20 MB and 200 MB files, about 3 minutes
 
 Each upload to the project runs against a fresh `python main.py serve` process, so that its
 peak memory (VmHWM) is that upload's. Repeated runs alternate transport, project (20 and
