@@ -1,9 +1,16 @@
 """One run, one process tree: bare transport, the project end to end (8 KB and 1 MB messages),
 the desktop path, and DuckDB on the same files; prints seconds, MB/s, ratios and server peaks.
 
+The bare transport is two servers that only count bytes, a synchronous and an asyncio one, fed
+back to back by the same client: each ratio takes the faster of the pair.
+
+Then the no-cliff table (no_cliff.py): every file shape against the plain file, DuckDB and the
+bare transport (--no-shapes to skip it, --only shapes for it alone); with --memory, the
+server's peak memory with very many departments (memory.py).
+
     pip install -r bench/requirements.txt
-    python bench/run.py            # 100 MB and 1 GB files, about 3 minutes
-    python bench/run.py --quick    # 20 MB and 200 MB files
+    python bench/run.py            # 100 MB and 1 GB files, about 10 minutes on 2 cores
+    python bench/run.py --quick    # 20 MB and 200 MB files, about 3 minutes
 
 Each upload to the project runs against a fresh `python main.py serve` process, so that its
 peak memory (VmHWM) is that upload's. Repeated runs alternate transport, project (20 and
@@ -23,64 +30,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from statistics import median
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.generate import generate  # noqa: E402
-from bench.server_process import ServerProcess  # noqa: E402
-from salesapi import sales_pb2_grpc  # noqa: E402
-from salesapi.client import file_chunks, open_channel  # noqa: E402
-
-KB8 = 8192
-MB1 = 1 << 20
-
-
-@dataclass
-class Measurement:
-    name: str
-    path: Path
-    message: int | None
-    seconds: float
-    peak_mib: float | None = None
-    note: str = ""
-
-    @property
-    def mb_per_s(self) -> float:
-        return self.path.stat().st_size / 1e6 / self.seconds
-
-
-def upload(address: str, path: Path, message: int):
-    """Streams path as the command-line client does; returns (seconds, reply)."""
-    with open_channel(address) as channel:
-        stub = sales_pb2_grpc.SalesServiceStub(channel)
-        started = time.perf_counter()
-        reply = stub.UploadCSV(file_chunks(path, message), timeout=1800)
-        return time.perf_counter() - started, reply
-
-
-def project_upload(path: Path, message: int, storage: Path) -> tuple[Measurement, object]:
-    server = ServerProcess.serve(storage, "--log-level", "WARNING", keep_stderr=False)
-    try:
-        seconds, job = upload(server.address, path, message)
-        peak = server.peak_mib()
-    finally:
-        server.stop(graceful=True)
-    if job.state != 2:
-        raise RuntimeError(f"upload of {path} ended {job.state}: {job.error}")
-    return Measurement("project", path, message, seconds, peak), job
-
-
-def duckdb_group_by(path: Path) -> tuple[float, dict[str, int]]:
-    import duckdb
-
-    started = time.perf_counter()
-    rows = duckdb.sql(f"SELECT \"Department Name\", SUM(\"Number of Sales\") "
-                      f"FROM read_csv('{path}') GROUP BY 1").fetchall()
-    return time.perf_counter() - started, {name: int(total) for name, total in rows}
+from bench import memory, no_cliff  # noqa: E402
+from bench.measure import (KB8, MB1, BareTransport, Measurement, duckdb_group_by,  # noqa: E402
+                           ensure, faster, median_of, meets, project_upload)
 
 
 def transport_in_one_process(path: Path, message: int) -> float:
@@ -93,6 +51,7 @@ def transport_in_one_process(path: Path, message: int) -> float:
 
 
 def desktop_upload(path: Path) -> dict:
+    """One upload through the desktop window and its embedded server (desktop_run.py)."""
     done = subprocess.run([sys.executable, str(ROOT / "bench" / "desktop_run.py"), str(path)],
                           capture_output=True, text=True, cwd=ROOT, timeout=1800,
                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
@@ -102,31 +61,8 @@ def desktop_upload(path: Path) -> dict:
     return json.loads(lines[-1])
 
 
-def ensure(path: Path, size_mb: float, departments: int) -> Path:
-    if not path.exists() or abs(path.stat().st_size - size_mb * 1e6) > 1e6:
-        print(f"generating {path.name} ...", file=sys.stderr, flush=True)
-        generate(path, int(size_mb * 1_000_000), departments)
-    with open(path, "rb") as handle:  # into the page cache, for everyone alike
-        while handle.read(1 << 24):
-            pass
-    return path
-
-
-def median_of(runs: list[Measurement]) -> Measurement:
-    ordered = sorted(runs, key=lambda m: m.seconds)
-    return ordered[len(ordered) // 2]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="20 MB and 200 MB instead of 100 MB and 1 GB")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds per repeat for targets 1, 4 and 5 (default 3)")
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
-    args = parser.parse_args(argv)
-    args.data_dir.mkdir(parents=True, exist_ok=True)
+def run_targets(args: argparse.Namespace, transport: BareTransport, storage: Path) -> None:
+    """Measures targets 1 to 5 and prints their table."""
     medium, large = (20, 200) if args.quick else (100, 1000)
     small_file = ensure(args.data_dir / "sales_10mb.csv", 10, 20)
     medium_file = ensure(args.data_dir / f"sales_{medium}mb.csv", medium, 20)
@@ -134,66 +70,57 @@ def main(argv: list[str] | None = None) -> int:
     large_file = ensure(args.data_dir / f"sales_{large}mb.csv", large, 20)
 
     rows: list[tuple[str, Measurement]] = []
-    storage = Path(tempfile.mkdtemp(prefix="bench-storage-"))
-    transport = ServerProcess([sys.executable, str(ROOT / "bench" / "transport_server.py")],
-                              keep_stderr=False)
-    try:
-        # Targets 1, 4 and 5: 8 KB messages; transport, project, desktop and the
-        # many-department file back to back, so that each ratio compares runs made on the same
-        # machine state.
-        bare, project, desktop, many, bare_together = [], [], [], [], []
-        for _ in range(args.repeats):
-            for _round in range(args.rounds):
-                seconds, _reply = upload(transport.address, medium_file, KB8)
-                bare.append(Measurement("transport", medium_file, KB8, seconds))
-                project.append(project_upload(medium_file, KB8, storage)[0])
-                outcome = desktop_upload(medium_file)
-                desktop.append(Measurement(
-                    "desktop", medium_file, KB8, outcome["seconds"],
-                    note=f"event loop: {outcome['ticks']} ticks of 10 ms, "
-                         f"longest gap {outcome['longest_gap_ms']} ms"))
-                many.append(project_upload(many_file, KB8, storage)[0])
-            bare_together.append(Measurement("transport", medium_file, KB8,
-                                             transport_in_one_process(medium_file, KB8),
-                                             note="client and server on one event loop"))
-        bare_8k, project_8k, many_8k = median_of(bare), median_of(project), median_of(many)
-        many_8k.note = "~1,000,000 departments"
-        bare_together_8k, desktop_8k = median_of(bare_together), median_of(desktop)
-        rows += [("bare transport", bare_8k), ("project end to end", project_8k),
-                 ("project, many departments", many_8k),
-                 ("bare transport, one process", bare_together_8k),
-                 ("desktop window (embedded server)", desktop_8k)]
+    # Targets 1, 4 and 5: 8 KB messages; transport, project, desktop and the many-department
+    # file back to back, so that each ratio compares runs made on the same machine state. The
+    # bare transport of each round is the faster of its synchronous and asyncio servers.
+    bare, bare_by_kind, project, desktop, many, bare_together = [], [], [], [], [], []
+    for _ in range(args.repeats):
+        for _round in range(args.rounds):
+            pair = transport.upload(medium_file, KB8)
+            bare.append(faster(pair))
+            bare_by_kind.append(pair)
+            project.append(project_upload(medium_file, KB8, storage)[0])
+            outcome = desktop_upload(medium_file)
+            desktop.append(Measurement(
+                "desktop", medium_file, KB8, outcome["seconds"],
+                note=f"event loop: {outcome['ticks']} ticks of 10 ms, "
+                     f"longest gap {outcome['longest_gap_ms']} ms"))
+            many.append(project_upload(many_file, KB8, storage)[0])
+        bare_together.append(Measurement("transport", medium_file, KB8,
+                                         transport_in_one_process(medium_file, KB8),
+                                         note="client and server on one event loop"))
+    bare_8k, project_8k, many_8k = median_of(bare), median_of(project), median_of(many)
+    many_8k.note = "~1,000,000 departments"
+    bare_together_8k, desktop_8k = median_of(bare_together), median_of(desktop)
+    rows += [("bare transport", bare_8k), ("project end to end", project_8k),
+             ("project, many departments", many_8k),
+             ("bare transport, one process", bare_together_8k),
+             ("desktop window (embedded server)", desktop_8k)]
 
-        # Targets 2 and 3: 1 MB messages on the large file, DuckDB on the same file; the 10 MB
-        # upload's peak is the baseline for memory.
-        bare_1m, small_runs, large_runs, duck_runs = [], [], [], []
-        for _ in range(args.repeats):
-            seconds, _reply = upload(transport.address, large_file, MB1)
-            bare_1m.append(Measurement("transport", large_file, MB1, seconds))
-            small_runs.append(project_upload(small_file, MB1, storage)[0])
-            large, large_job = project_upload(large_file, MB1, storage)
-            large_runs.append(large)
-            duck_seconds, duck_totals = duckdb_group_by(large_file)
-            duck_runs.append(Measurement("duckdb", large_file, None, duck_seconds,
-                                         note="local file, GROUP BY"))
-        small_1m, large_1m, duck = median_of(small_runs), median_of(large_runs), median_of(duck_runs)
-        small_1m.peak_mib = median([m.peak_mib for m in small_runs])
-        large_1m.peak_mib = median([m.peak_mib for m in large_runs])
-        small_1m.note = large_1m.note = "peak: median of the runs"
-        rows += [("bare transport", median_of(bare_1m)), ("project end to end", small_1m),
-                 ("project end to end", large_1m), ("DuckDB read_csv + GROUP BY", duck)]
-        agree = duck_totals == {d.department: d.total_sales for d in large_job.departments}
-    finally:
-        transport.stop(graceful=True)
+    # Targets 2 and 3: 1 MB messages on the large file, DuckDB on the same file; the 10 MB
+    # upload's peak is the baseline for memory.
+    bare_1m, bare_1m_by_kind, small_runs, large_runs, duck_runs = [], [], [], [], []
+    for _ in range(args.repeats):
+        pair = transport.upload(large_file, MB1)
+        bare_1m.append(faster(pair))
+        bare_1m_by_kind.append(pair)
+        small_runs.append(project_upload(small_file, MB1, storage)[0])
+        large, large_job = project_upload(large_file, MB1, storage)
+        large_runs.append(large)
+        duck_seconds, duck_totals = duckdb_group_by(large_file)
+        duck_runs.append(Measurement("duckdb", large_file, None, duck_seconds,
+                                     note="local file, GROUP BY"))
+    small_1m, large_1m, duck = median_of(small_runs), median_of(large_runs), median_of(duck_runs)
+    small_1m.peak_mib = median([m.peak_mib for m in small_runs])
+    large_1m.peak_mib = median([m.peak_mib for m in large_runs])
+    small_1m.note = large_1m.note = "peak: median of the runs"
+    rows += [("bare transport", median_of(bare_1m)), ("project end to end", small_1m),
+             ("project end to end", large_1m), ("DuckDB read_csv + GROUP BY", duck)]
+    # Each transport server on its own, after the rows others already read by position.
+    rows += transport_rows(bare_by_kind) + transport_rows(bare_1m_by_kind)
+    agree = duck_totals == {d.department: d.total_sales for d in large_job.departments}
 
-    print("\n| what | file | message | seconds | MB/s | server peak MiB | note |")
-    print("| --- | --- | --- | ---: | ---: | ---: | --- |")
-    for label, m in rows:
-        message = {KB8: "8 KB", MB1: "1 MB", None: "-"}.get(m.message, str(m.message))
-        peak = f"{m.peak_mib:.0f}" if m.peak_mib is not None else "-"
-        print(f"| {label} | {m.path.name} | {message} | {m.seconds:.2f} | {m.mb_per_s:.0f} | "
-              f"{peak} | {m.note} |")
-    print()
+    print_measurements(rows)
     # Targets 1, 4 and 5 compare runs made back to back in each repeat: the median of those
     # ratios, so that the machine's drift between repeats cancels out.
     side_by_side_1 = median([b.seconds / p.seconds for b, p in zip(bare, project)])
@@ -220,18 +147,82 @@ def main(argv: list[str] | None = None) -> int:
          bare_together_8k.mb_per_s / bare_8k.mb_per_s),
         ("5, context: desktop / bare transport in one process",
          desktop_8k.mb_per_s / bare_together_8k.mb_per_s),
+        ("1, context: asyncio / synchronous transport server, 8 KB (median of pairs)",
+         median([p["sync"].seconds / p["asyncio"].seconds for p in bare_by_kind])),
     ]
     print("| target | measured | goal | met |")
     print("| --- | ---: | --- | --- |")
     for name, value, goal in checks:
-        operator, bound = goal.split()
-        met = value >= float(bound) if operator == ">=" else value <= float(bound)
-        print(f"| {name} | {value:.2f} | {goal} | {'yes' if met else 'NO'} |")
+        print(f"| {name} | {value:.2f} | {goal} | {'yes' if meets(value, goal) else 'NO'} |")
     for name, value in context:
         print(f"| {name} | {value:.2f} | - | - |")
     print(f"\nDuckDB and the project agree on every total of {large_file.name}: "
           f"{'yes' if agree else 'NO'}")
+
+
+def transport_rows(pairs: list[dict[str, Measurement]]) -> list[tuple[str, Measurement]]:
+    """The table's rows for each bare transport server on its own: the medians of its runs."""
+    labels = {"sync": "bare transport, sync server", "asyncio": "bare transport, asyncio server"}
+    return [(labels[kind], median_of([pair[kind] for pair in pairs]))
+            for kind in BareTransport.KINDS]
+
+
+def print_measurements(rows: list[tuple[str, Measurement]]) -> None:
+    """The table of runs: seconds, MB/s, server peaks."""
+    print("\n| what | file | message | seconds | MB/s | server peak MiB | note |")
+    print("| --- | --- | --- | ---: | ---: | ---: | --- |")
+    for label, m in rows:
+        message = {KB8: "8 KB", MB1: "1 MB", None: "-"}.get(m.message, str(m.message))
+        peak = f"{m.peak_mib:.0f}" if m.peak_mib is not None else "-"
+        print(f"| {label} | {m.path.name} | {message} | {m.seconds:.2f} | {m.mb_per_s:.0f} | "
+              f"{peak} | {m.note} |")
+    print()
+
+
+SECTIONS = ("targets", "shapes", "memory")
+
+
+def wanted(args: argparse.Namespace, section: str) -> bool:
+    """Whether the command line asks for this section (targets and shapes run by default)."""
+    if args.only is not None:
+        return args.only == section
+    return {"targets": True, "shapes": not args.no_shapes, "memory": args.memory}[section]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="20 MB and 200 MB instead of 100 MB and 1 GB")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds per repeat for targets 1, 4 and 5 (default 3)")
+    parser.add_argument("--no-shapes", action="store_true",
+                        help="skip the no-cliff section (file shapes)")
+    parser.add_argument("--shape-repeats", type=int, default=None,
+                        help="back-to-back pairs per shape (default: --repeats)")
+    parser.add_argument("--memory", action="store_true",
+                        help="also the memory section: ~1M and ~3M departments, 4 uploads at "
+                             "once, idle memory after a job (a 300 MB file; about 2 minutes)")
+    parser.add_argument("--only", choices=SECTIONS,
+                        help="run only this section: targets (1-5), shapes (no cliff), memory")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
+    args = parser.parse_args(argv)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    storage = Path(tempfile.mkdtemp(prefix="bench-storage-"))
+    transport = BareTransport()
+    try:
+        if wanted(args, "targets"):
+            run_targets(args, transport, storage)
+        if wanted(args, "shapes"):
+            no_cliff.run(transport, storage, args.data_dir, 20 if args.quick else 100,
+                         args.shape_repeats or args.repeats)
+        if wanted(args, "memory"):
+            memory.run(storage, args.data_dir, args.quick)
+    finally:
+        transport.stop()
     print(f"Machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}.")
+    print(f"This run took {time.monotonic() - started:.0f} s.")
     return 0
 
 

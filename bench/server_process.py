@@ -40,9 +40,16 @@ class ServerProcess:
 
     def peak_mib(self) -> float:
         """The process's peak resident memory so far (VmHWM), in MiB."""
+        return self._status_mib("VmHWM")
+
+    def resident_mib(self) -> float:
+        """The process's resident memory now (VmRSS), in MiB."""
+        return self._status_mib("VmRSS")
+
+    def _status_mib(self, field: str) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         kib = next(int(line.split()[1]) for line in status.splitlines()
-                   if line.startswith("VmHWM"))
+                   if line.startswith(field))
         return kib / 1024
 
     def stop(self, graceful: bool = False) -> None:
