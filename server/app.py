@@ -104,8 +104,13 @@ class SalesServer:
             # Refuses new calls at once and lets running ones end on their own. The cut-off
             # below comes first: this longer grace is only a backstop, so that no call is cut
             # off before the servicer knows it.
+            deadline = self._loop.time() + grace
             refusing = asyncio.ensure_future(self._server.stop(2 * grace))
             await self._server.wait_for_termination(grace)
+            # A call its client cancelled is over before its handler has recorded the job as
+            # cancelled: let that finish too, within the same grace.
+            await self._loop.run_in_executor(self._executor, self._jobs.wait_idle,
+                                             max(0.0, deadline - self._loop.time()))
         self._servicer.cut_off_from_now()
         await self._server.stop(None)
         if refusing is not None:
