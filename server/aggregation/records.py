@@ -1,0 +1,151 @@
+"""Where a block's records start and end, told by RFC 4180 quote parity and found with numpy."""
+
+from __future__ import annotations
+
+import numpy
+
+_QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
+_NO_QUOTES = numpy.zeros(0, numpy.int64)
+
+
+def separators(delimiter: str) -> numpy.ndarray:
+    """The bytes that may stand before an opening quote or after a closing one, as a table."""
+    table = numpy.zeros(256, bool)
+    table[[_LF, _CR, ord(delimiter)]] = True
+    return table
+
+
+def physical_lines(data: bytes | bytearray) -> int:
+    """Lines in data as the exact path counts them: LF, CR LF or a lone CR ends one."""
+    # numpy counts several times faster than bytes.count where line ends abound.
+    view = numpy.frombuffer(data, numpy.uint8)
+    lines = numpy.count_nonzero(view == _LF)
+    if b"\r" in data:
+        returns = view == _CR
+        lines += numpy.count_nonzero(returns) - numpy.count_nonzero(returns[:-1] & (view[1:] == _LF))
+    if data and data[-1] not in (_LF, _CR):
+        lines += 1
+    return int(lines)
+
+
+class Layout:
+    """Bytes that start at a record's start, and the positions of their quote characters.
+
+    A line end ends a record when an even number of quotes stands before it. That is how the
+    csv module reads the bytes only while every quote opens a field, closes one or is half of
+    a doubled quote: it reads a stray quote (`32" TV`) as a character and refuses text after
+    a closing quote, and either would shift the count. scan() checks that.
+    """
+
+    def __init__(self, data: bytes | bytearray, quotes: numpy.ndarray) -> None:
+        self.data = data
+        self.quotes = quotes  # ascending positions
+
+    @classmethod
+    def scan(cls, data: bytes | bytearray, separator_table: numpy.ndarray,
+             final: bool) -> Layout | None:
+        """The layout of data, or None if a quote stands where RFC 4180 puts none (or, at the
+        end of the file, a quoted field is left open)."""
+        if b'"' not in data:
+            return cls(data, _NO_QUOTES)
+        view = numpy.frombuffer(data, numpy.uint8)
+        quotes = numpy.flatnonzero(view == _QUOTE)
+        if (final and len(quotes) % 2) or not _well_placed(view, quotes, separator_table):
+            return None
+        return cls(data, quotes)
+
+    def whole_records_end(self, final: bool) -> int:
+        """Where the last whole record ends: after the last LF outside quotes (0 if none)."""
+        if final:
+            return len(self.data)  # scan() saw every quoted field closed
+        data, quotes = self.data, self.quotes
+        end = data.rfind(b"\n")
+        while end >= 0:
+            before = int(quotes.searchsorted(end))
+            if before % 2 == 0:
+                return end + 1
+            end = data.rfind(b"\n", 0, int(quotes[before - 1]))  # before its opening quote
+        return 0
+
+    def record_end_after(self, position: int) -> int:
+        """Where the first record that ends with an LF at or after position ends, or len(data)."""
+        data, quotes = self.data, self.quotes
+        end = data.find(b"\n", position)
+        while end >= 0:
+            before = int(quotes.searchsorted(end))
+            if before % 2 == 0:
+                return end + 1
+            if before == len(quotes):
+                break
+            end = data.find(b"\n", int(quotes[before]) + 1)  # after its closing quote
+        return len(data)
+
+    def piece(self, start: int, end: int) -> Layout:
+        """The layout of data[start:end], both being record boundaries."""
+        low, high = self.quotes.searchsorted([start, end])
+        return Layout(self.data[start:end], self.quotes[low:high] - start)
+
+    def records(self) -> Records:
+        """Every record's bytes and first physical line (found with a pass over the bytes)."""
+        view = numpy.frombuffer(self.data, numpy.uint8)
+        line_ends = numpy.flatnonzero(view == _LF)
+        if b"\r" in self.data:
+            returns = numpy.flatnonzero(view == _CR)
+            follower = view[numpy.minimum(returns + 1, len(view) - 1)]
+            lone = returns[(returns + 1 == len(view)) | (follower != _LF)]
+            line_ends = numpy.union1d(line_ends, lone)
+        record_ends = line_ends
+        if len(self.quotes):
+            record_ends = line_ends[self.quotes.searchsorted(line_ends) % 2 == 0]
+        starts = numpy.concatenate(([0], record_ends + 1))
+        if starts[-1] != len(self.data):  # the last record of the file, with no line end
+            starts = numpy.append(starts, len(self.data))
+        return Records(self.data, starts, line_ends.searchsorted(starts[:-1]))
+
+
+class Records:
+    """The records of a block: record i is data[starts[i]:starts[i + 1]] and starts on the
+    block's physical line lines_before[i] (counted from 0)."""
+
+    def __init__(self, data: bytes | bytearray, starts: numpy.ndarray,
+                 lines_before: numpy.ndarray) -> None:
+        self._data = data
+        self._starts = starts
+        self._lines_before = lines_before
+
+    @property
+    def count(self) -> int:
+        """How many records there are."""
+        return len(self._starts) - 1
+
+    def longest(self) -> int:
+        """An upper bound of the longest record's length (its line end counted in)."""
+        return int(numpy.diff(self._starts).max(initial=0))
+
+    def row(self, index: int) -> tuple[int, bytes]:
+        """(physical line within the block, counted from 0; the record's bytes)."""
+        start, end = int(self._starts[index]), int(self._starts[index + 1])
+        return int(self._lines_before[index]), bytes(self._data[start:end])
+
+
+def _well_placed(view: numpy.ndarray, quotes: numpy.ndarray, separator_table: numpy.ndarray) -> bool:
+    """True if every quote opens a field, closes one, or is half of a doubled quote."""
+    opening, closing = quotes[0::2], quotes[1::2]
+    # closing[i] directly followed by opening[i + 1]: a doubled quote inside a quoted field.
+    pairs = min(len(closing), len(opening) - 1)
+    doubled = closing[:pairs] + 1 == opening[1:pairs + 1]
+    # An opening quote starts the bytes, follows a delimiter or a line end, or is doubled.
+    opens = separator_table[view[opening - 1]]
+    opens[1:pairs + 1] |= doubled
+    if opening[0] == 0:
+        opens[0] = True
+    if not opens.all():
+        return False
+    # A closing quote is followed by a delimiter or a line end, is doubled, or ends the bytes
+    # (where, before the end of the file, what follows is not known yet).
+    after = closing + 1
+    closes = separator_table[view[numpy.minimum(after, len(view) - 1)]]
+    closes[:pairs] |= doubled
+    if len(after) and after[-1] == len(view):
+        closes[-1] = True
+    return bool(closes.all())
