@@ -13,7 +13,7 @@ from server.aggregation.errors import InputError, row_too_long, too_many_departm
 from server.aggregation.exact import ExactPath, RejectedRows
 from server.aggregation.header import REQUIRED_DEPARTMENT, REQUIRED_SALES, Header, read_header
 from server.aggregation.merge import Partials, final_totals
-from server.aggregation.records import Layout, separators
+from server.aggregation.records import Layout
 from server.aggregation.state import ParseState
 from server.aggregation.tuning import Tuning
 from server.departments import Departments
@@ -83,7 +83,6 @@ class Aggregator:
         self._header: Header | None = None
         self._exact: ExactPath | None = None
         self._columnar: ColumnarPath | None = None
-        self._separators = None  # what may stand around a quote (records.py), for Layout.scan
         self._finished = False
 
     @property
@@ -160,7 +159,7 @@ class Aggregator:
             if not data:
                 return
         if self._columnar is not None:
-            layout = Layout.scan(data, self._separators, final)
+            layout = Layout.scan(data, ord(self._header.delimiter), final)
             cut = layout.whole_records_end(final) if layout is not None else 0
             if cut > 0:
                 whole = layout if cut == len(data) else layout.piece(0, cut)
@@ -179,7 +178,6 @@ class Aggregator:
         if self._use_columnar:
             self._columnar = ColumnarPath(header.arrow, self._state, self._partials,
                                           self._tuning, self._max_field_bytes)
-            self._separators = separators(header.delimiter)
 
     def _columnar_or_exact(self, layout: Layout, final: bool) -> None:
         """Whole records: columnar where it can be, in pieces where it cannot."""

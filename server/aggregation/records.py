@@ -8,13 +8,6 @@ _QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
 _NO_QUOTES = numpy.zeros(0, numpy.int64)
 
 
-def separators(delimiter: str) -> numpy.ndarray:
-    """The bytes that may stand before an opening quote or after a closing one, as a table."""
-    table = numpy.zeros(256, bool)
-    table[[_LF, _CR, ord(delimiter)]] = True
-    return table
-
-
 def physical_lines(data: bytes | bytearray) -> int:
     """Lines in data as the exact path counts them: LF, CR LF or a lone CR ends one."""
     # numpy counts several times faster than bytes.count where line ends abound.
@@ -42,15 +35,14 @@ class Layout:
         self.quotes = quotes  # ascending positions
 
     @classmethod
-    def scan(cls, data: bytes | bytearray, separator_table: numpy.ndarray,
-             final: bool) -> Layout | None:
+    def scan(cls, data: bytes | bytearray, delimiter: int, final: bool) -> Layout | None:
         """The layout of data, or None if a quote stands where RFC 4180 puts none (or, at the
         end of the file, a quoted field is left open)."""
         if b'"' not in data:
             return cls(data, _NO_QUOTES)
         view = numpy.frombuffer(data, numpy.uint8)
         quotes = numpy.flatnonzero(view == _QUOTE)
-        if (final and len(quotes) % 2) or not _well_placed(view, quotes, separator_table):
+        if (final and len(quotes) % 2) or not _well_placed(view, quotes, delimiter):
             return None
         return cls(data, quotes)
 
@@ -128,24 +120,21 @@ class Records:
         return int(self._lines_before[index]), bytes(self._data[start:end])
 
 
-def _well_placed(view: numpy.ndarray, quotes: numpy.ndarray, separator_table: numpy.ndarray) -> bool:
+def _well_placed(view: numpy.ndarray, quotes: numpy.ndarray, delimiter: int) -> bool:
     """True if every quote opens a field, closes one, or is half of a doubled quote."""
+    # Quote k opens a field when k is even, closes one when k is odd. An opening quote must
+    # start the bytes or follow a delimiter, a line end or a quote (then the closing quote just
+    # before it, making a doubled quote); a closing one must be followed by one of those, or
+    # end the bytes (where, before the end of the file, what follows is not known yet).
+    # take() clips the byte before a quote at the start, or after one at the end, to the quote
+    # itself, which passes: both edges are field edges.
     opening, closing = quotes[0::2], quotes[1::2]
-    # closing[i] directly followed by opening[i + 1]: a doubled quote inside a quoted field.
-    pairs = min(len(closing), len(opening) - 1)
-    doubled = closing[:pairs] + 1 == opening[1:pairs + 1]
-    # An opening quote starts the bytes, follows a delimiter or a line end, or is doubled.
-    opens = separator_table[view[opening - 1]]
-    opens[1:pairs + 1] |= doubled
-    if opening[0] == 0:
-        opens[0] = True
-    if not opens.all():
-        return False
-    # A closing quote is followed by a delimiter or a line end, is doubled, or ends the bytes
-    # (where, before the end of the file, what follows is not known yet).
-    after = closing + 1
-    closes = separator_table[view[numpy.minimum(after, len(view) - 1)]]
-    closes[:pairs] |= doubled
-    if len(after) and after[-1] == len(view):
-        closes[-1] = True
-    return bool(closes.all())
+    before = numpy.take(view, opening - 1, mode="clip")
+    after = numpy.take(view, closing + 1, mode="clip")
+    return bool(_may_border_quote(before, delimiter).all()
+                and _may_border_quote(after, delimiter).all())
+
+
+def _may_border_quote(chars: numpy.ndarray, delimiter: int) -> numpy.ndarray:
+    """Per byte: a delimiter, a line end or a quote (compares: faster than a table look-up)."""
+    return (chars == delimiter) | (chars == _LF) | (chars == _CR) | (chars == _QUOTE)
