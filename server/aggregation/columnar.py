@@ -46,7 +46,7 @@ class ColumnarPath:
             return None
         rows = lines = table.num_rows
         records = None
-        if len(layout.quotes):
+        if layout.quoted:
             lines = physical_lines(layout.data)
             if lines != rows:  # line breaks inside quoted fields: find where each row starts
                 records = layout.records()
@@ -77,7 +77,7 @@ class ColumnarPath:
         try:
             return pyarrow.csv.read_csv(pyarrow.BufferReader(pyarrow.py_buffer(layout.data)),
                                         read_options=arrow.read,
-                                        parse_options=arrow.parse_quoted if len(layout.quotes)
+                                        parse_options=arrow.parse_quoted if layout.quoted
                                         else arrow.parse,
                                         convert_options=arrow.convert)
         except pyarrow.ArrowInvalid:

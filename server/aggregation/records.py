@@ -22,29 +22,36 @@ def physical_lines(data: bytes | bytearray) -> int:
 
 
 class Layout:
-    """Bytes that start at a record's start, and the positions of their quote characters.
+    """Bytes that start at a record's start, and where the csv module's reading of them goes
+    into or out of a quoted field: a line end ends a record when an even number of those
+    turns stands before it.
 
-    A line end ends a record when an even number of quotes stands before it. That is how the
-    csv module reads the bytes only while every quote opens a field, closes one or is half of
-    a doubled quote: it reads a stray quote (`32" TV`) as a character and refuses text after
-    a closing quote, and either would shift the count. scan() checks that.
+    Mostly every quote is such a turn (it opens a field, closes one, or is half of a doubled
+    quote), which scan() checks first; where not, it follows the csv module's rules (a quote
+    inside an unquoted field, as in `32" TV`, is a character). Bytes it would refuse (text
+    after a closing quote) have no layout: the exact path reads them.
     """
 
-    def __init__(self, data: bytes | bytearray, quotes: numpy.ndarray) -> None:
+    def __init__(self, data: bytes | bytearray, turns: numpy.ndarray, quoted: bool) -> None:
         self.data = data
-        self.quotes = quotes  # ascending positions
+        self.quotes = turns  # ascending positions of the quotes where a quoted field starts or ends
+        self.quoted = quoted  # whether data holds any quote character at all
 
     @classmethod
     def scan(cls, data: bytes | bytearray, delimiter: int, final: bool) -> Layout | None:
-        """The layout of data, or None if a quote stands where RFC 4180 puts none (or, at the
-        end of the file, a quoted field is left open)."""
+        """The layout of data, or None if the csv module would refuse a quote in it (or, at
+        the end of the file, find a quoted field left open)."""
         if b'"' not in data:
-            return cls(data, _NO_QUOTES)
+            return cls(data, _NO_QUOTES, False)
         view = numpy.frombuffer(data, numpy.uint8)
         quotes = numpy.flatnonzero(view == _QUOTE)
-        if (final and len(quotes) % 2) or not _well_placed(view, quotes, delimiter):
+        if not _well_placed(view, quotes, delimiter):
+            quotes = _turns(view, quotes, delimiter)
+            if quotes is None:
+                return None
+        if final and len(quotes) % 2:
             return None
-        return cls(data, quotes)
+        return cls(data, quotes, True)
 
     def whole_records_end(self, final: bool) -> int:
         """Where the last whole record ends: after the last LF outside quotes (0 if none)."""
@@ -75,7 +82,8 @@ class Layout:
     def piece(self, start: int, end: int) -> Layout:
         """The layout of data[start:end], both being record boundaries."""
         low, high = self.quotes.searchsorted([start, end])
-        return Layout(self.data[start:end], self.quotes[low:high] - start)
+        data = self.data[start:end]
+        return Layout(data, self.quotes[low:high] - start, self.quoted and b'"' in data)
 
     def records(self) -> Records:
         """Every record's bytes and first physical line (found with a pass over the bytes)."""
@@ -138,3 +146,33 @@ def _well_placed(view: numpy.ndarray, quotes: numpy.ndarray, delimiter: int) -> 
 def _may_border_quote(chars: numpy.ndarray, delimiter: int) -> numpy.ndarray:
     """Per byte: a delimiter, a line end or a quote (compares: faster than a table look-up)."""
     return (chars == delimiter) | (chars == _LF) | (chars == _CR) | (chars == _QUOTE)
+
+
+def _turns(view: numpy.ndarray, quotes: numpy.ndarray, delimiter: int) -> numpy.ndarray | None:
+    """Where the csv module goes into or out of a quoted field, read run by run of adjacent
+    quotes; None if it would refuse a run (text after a closing quote)."""
+    first_of_run = numpy.ones(len(quotes), bool)
+    first_of_run[1:] = numpy.diff(quotes) != 1
+    first = quotes[first_of_run]
+    last = quotes[numpy.append(first_of_run[1:], True)]
+    odd = (last - first) % 2 == 0
+    # take() clips at the edges to a quote, which passes: both edges are field edges.
+    at_field_start = _may_border_quote(numpy.take(view, first - 1, mode="clip"), delimiter)
+    field_ends = _may_border_quote(numpy.take(view, last + 1, mode="clip"), delimiter)
+    # Outside a quoted field, a run at a field's start turns in if odd; one inside an unquoted
+    # field is characters. Inside, pairs are doubled quotes and an odd run turns out; so an odd
+    # run inside an unquoted field leaves the reading outside whatever it was: a reset.
+    flips = numpy.cumsum(at_field_start & odd)
+    runs = numpy.arange(len(first))
+    last_reset = numpy.maximum.accumulate(numpy.where(~at_field_start & odd, runs, -1))
+    flips_before = numpy.concatenate(([0], flips[:-1]))
+    reset_before = numpy.concatenate(([-1], last_reset[:-1]))
+    flips_at_reset = numpy.where(reset_before >= 0, flips[numpy.maximum(reset_before, 0)], 0)
+    inside = (flips_before - flips_at_reset) % 2 == 1
+    # A closing quote must end its field: so must the last quote of an even run that opened
+    # at a field's start (`""x` is refused), and of an odd run inside a quoted field.
+    closes = numpy.where(inside, odd, at_field_start & ~odd)
+    if (closes & ~field_ends).any():
+        return None
+    turned = numpy.where(inside, odd, at_field_start & odd)
+    return first[turned]
