@@ -45,25 +45,24 @@ class ColumnarPath:
         if table is None:
             return None
         rows = lines = table.num_rows
-        records = None
         if layout.quoted:
             lines = physical_lines(layout.data)
-            if lines != rows:  # line breaks inside quoted fields: find where each row starts
-                records = layout.records()
-                if records.count != rows or records.longest() > self._max_field_bytes:
-                    return None
-        if records is None and _may_hold_long_line(layout.data, self._max_field_bytes) and \
-                _longest_line(layout.data) > self._max_field_bytes:
+            # Rows and lines part ways at line breaks inside quoted fields, and only there.
+            if lines != rows and lines - layout.line_ends_in_quotes() != rows:
+                return None
+        limit = self._max_field_bytes
+        if layout.may_hold_long_record(limit) and layout.records().longest() > limit:
             return None  # the exact path measures rows exactly and refuses the long one
         sums = self._sums(table)
         if sums is None:
             return None  # Arrow's sums wrap around; Python's integers do not
         partial, bound, grouped, left = sums
+        handed = []
         if len(left):
-            records = records or layout.records()
+            records = layout.records()
             if records.count != rows:
                 return None
-        handed = [records.row(index) for index in left.tolist()] if len(left) else []
+            handed = [records.row(index) for index in left.tolist()]
         if partial is not None:
             self._partials.add(partial, bound, grouped)
         state = self._state
@@ -144,21 +143,6 @@ def _numbers(sales: pyarrow.ChunkedArray) -> tuple[numpy.ndarray, numpy.ndarray 
         return numbers, None
     return numbers, numpy.concatenate([numpy.ones(len(part), bool) if fit is None else fit
                                        for part, fit in parts])
-
-
-def _may_hold_long_line(block: bytes | bytearray, limit: int) -> bool:
-    """False when no line can be longer than limit: a longer line would cover a whole aligned
-    window of limit/2 bytes with no LF in it, and every window has one. A few finds per block."""
-    window = max(1, limit // 2)
-    return any(block.find(b"\n", start, start + window) < 0
-               for start in range(0, len(block) - window + 1, window))
-
-
-def _longest_line(block: bytes | bytearray) -> int:
-    """An upper bound of the longest row in a block without line breaks in quoted fields (a
-    lone CR counts as part of its line), computed in Arrow."""
-    lines = pyarrow.compute.split_pattern(pyarrow.scalar(bytes(block), pyarrow.binary()), "\n")
-    return pyarrow.compute.max(pyarrow.compute.binary_length(lines.values)).as_py() or 0
 
 
 def _name_edges(names: pyarrow.ChunkedArray) -> tuple[bool, bool]:

@@ -25,12 +25,11 @@ def whole_numbers(values: pyarrow.Array) -> tuple[numpy.ndarray, numpy.ndarray |
     if plain is None:
         return _as_int64(values), None
     numbers = numpy.zeros(len(values), numpy.int64)
-    rows = numpy.flatnonzero(plain)
-    if len(rows):
-        numbers[rows] = _as_int64(values.take(pyarrow.array(rows)))
+    if plain.any():
+        numbers[plain] = _as_int64(values.filter(plain))
     # The rest are few in most files (signs, padding, `12.0`, bad values): RE2 judges them.
     rows = numpy.flatnonzero(~plain)
-    others = values.take(pyarrow.array(rows))
+    others = values.filter(~plain)
     fit = pyarrow.compute.match_substring_regex(others, _NUMBER)
     fit_rows = rows[fit.to_numpy(zero_copy_only=False)]
     if len(fit_rows):

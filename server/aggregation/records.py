@@ -68,16 +68,41 @@ class Layout:
 
     def record_end_after(self, position: int) -> int:
         """Where the first record that ends with an LF at or after position ends, or len(data)."""
-        data, quotes = self.data, self.quotes
-        end = data.find(b"\n", position)
+        end = self._record_end(position, len(self.data))
+        return end + 1 if end >= 0 else len(self.data)
+
+    def may_hold_long_record(self, limit: int) -> bool:
+        """False when no record can be longer than limit: a longer one would cover a whole
+        aligned window of limit/2 bytes with no record end in it, and every window has one."""
+        window = max(1, limit // 2)
+        return any(self._record_end(start, start + window) < 0
+                   for start in range(0, len(self.data) - window + 1, window))
+
+    def line_ends_in_quotes(self) -> int:
+        """How many line ends stand inside quoted fields."""
+        data, turns = self.data, self.quotes
+        if len(turns) > len(data) >> 10:  # many quoted fields: one pass over the bytes
+            line_ends = _line_ends(data)
+            return len(line_ends) - len(_outside(line_ends, turns))
+        count, returns = 0, b"\r" in data
+        for start, end in zip(turns[0::2].tolist(), turns[1::2].tolist()):
+            count += data.count(b"\n", start, end)
+            if returns:
+                count += data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
+        return count
+
+    def _record_end(self, start: int, stop: int) -> int:
+        """The first LF in data[start:stop] outside quoted fields, or -1."""
+        data, turns = self.data, self.quotes
+        end = data.find(b"\n", start, stop)
         while end >= 0:
-            before = int(quotes.searchsorted(end))
+            before = int(turns.searchsorted(end))
             if before % 2 == 0:
-                return end + 1
-            if before == len(quotes):
+                return end
+            if before == len(turns):
                 break
-            end = data.find(b"\n", int(quotes[before]) + 1)  # after its closing quote
-        return len(data)
+            end = data.find(b"\n", int(turns[before]) + 1, stop)  # after its closing quote
+        return -1
 
     def piece(self, start: int, end: int) -> Layout:
         """The layout of data[start:end], both being record boundaries."""
@@ -87,20 +112,15 @@ class Layout:
 
     def records(self) -> Records:
         """Every record's bytes and first physical line (found with a pass over the bytes)."""
-        view = numpy.frombuffer(self.data, numpy.uint8)
-        line_ends = numpy.flatnonzero(view == _LF)
-        if b"\r" in self.data:
-            returns = numpy.flatnonzero(view == _CR)
-            follower = view[numpy.minimum(returns + 1, len(view) - 1)]
-            lone = returns[(returns + 1 == len(view)) | (follower != _LF)]
-            line_ends = numpy.union1d(line_ends, lone)
-        record_ends = line_ends
-        if len(self.quotes):
-            record_ends = line_ends[self.quotes.searchsorted(line_ends) % 2 == 0]
-        starts = numpy.concatenate(([0], record_ends + 1))
+        line_ends = _line_ends(self.data)
+        # Which line ends end records, by their index among line ends: a record then starts on
+        # the line after its predecessor's end.
+        ends_at = _outside(line_ends, self.quotes)
+        starts = numpy.concatenate(([0], line_ends[ends_at] + 1))
+        lines_before = numpy.concatenate(([0], ends_at + 1))
         if starts[-1] != len(self.data):  # the last record of the file, with no line end
             starts = numpy.append(starts, len(self.data))
-        return Records(self.data, starts, line_ends.searchsorted(starts[:-1]))
+        return Records(self.data, starts, lines_before[:len(starts) - 1])
 
 
 class Records:
@@ -126,6 +146,31 @@ class Records:
         """(physical line within the block, counted from 0; the record's bytes)."""
         start, end = int(self._starts[index]), int(self._starts[index + 1])
         return int(self._lines_before[index]), bytes(self._data[start:end])
+
+
+def _line_ends(data: bytes | bytearray) -> numpy.ndarray:
+    """Where each physical line ends: its LF, or its CR when no LF follows."""
+    view = numpy.frombuffer(data, numpy.uint8)
+    line_ends = numpy.flatnonzero(view == _LF)
+    if b"\r" in data:
+        returns = numpy.flatnonzero(view == _CR)
+        follower = view[numpy.minimum(returns + 1, len(view) - 1)]
+        lone = returns[(returns + 1 == len(view)) | (follower != _LF)]
+        line_ends = numpy.union1d(line_ends, lone)
+    return line_ends
+
+
+def _outside(line_ends: numpy.ndarray, turns: numpy.ndarray) -> numpy.ndarray:
+    """The indexes of the line ends outside quoted fields."""
+    if len(turns) >= len(line_ends):
+        return numpy.flatnonzero(turns.searchsorted(line_ends) % 2 == 0)
+    # Few quoted fields (the usual case): mark the line ends each one spans.
+    bounds = line_ends.searchsorted(turns)
+    if len(bounds) % 2:
+        bounds = numpy.append(bounds, len(line_ends))
+    into = numpy.bincount(bounds[0::2], minlength=len(line_ends) + 1)
+    out_of = numpy.bincount(bounds[1::2], minlength=len(line_ends) + 1)
+    return numpy.flatnonzero(numpy.cumsum(into - out_of)[:-1] == 0)
 
 
 def _well_placed(view: numpy.ndarray, quotes: numpy.ndarray, delimiter: int) -> bool:
