@@ -87,32 +87,40 @@ class ColumnarPath:
         or None if the sums could leave 64 bits."""
         department = table.column(self._arrow.department)
         numbers, fit = _numbers(table.column(self._arrow.sales))
-        rows = pyarrow.table({"k": department, "v": numbers})
         left = numpy.zeros(len(numbers), bool) if fit is None else ~fit
-        if fit is not None:
-            rows, numbers = rows.filter(fit), numbers[fit]
-        if not len(numbers):
+        count = len(numbers) if fit is None else int(numpy.count_nonzero(fit))
+        if not count:
             return None, 0, False, numpy.flatnonzero(left)
-        bound = max(abs(int(numbers.min())), abs(int(numbers.max()))) * len(numbers)
+        # Rows without a number hold 0, which leaves the bound as it is.
+        bound = max(abs(int(numbers.min())), abs(int(numbers.max()))) * count
         if not self._partials.fits(bound):
             return None
-        partial, grouped = self._partial(rows)
+        partial, grouped = self._partial(department, numbers, fit, count)
         partial, blank = self._trimmed(partial)
         if blank is not None:  # their rows are the exact path's to reject, by line
             left |= pyarrow.compute.is_in(department, value_set=blank).to_numpy(
                 zero_copy_only=False)
         return partial, bound, grouped, numpy.flatnonzero(left)
 
-    def _partial(self, rows: pyarrow.Table) -> tuple[pyarrow.Table, bool]:
-        """The block's sums per name, or its rows as they are; and whether they were grouped."""
+    def _partial(self, names: pyarrow.ChunkedArray, numbers: numpy.ndarray,
+                 fit: numpy.ndarray | None, count: int) -> tuple[pyarrow.Table, bool]:
+        """The sums per name of the rows that fit, or those rows as they are; and whether they
+        were grouped."""
         if self._rows_per_block:
             # So many departments that a block hardly groups: keep its rows, and group many
             # blocks' rows at once (fewer, larger hash passes).
-            return rows, False
-        grouped = rows.group_by("k", use_threads=False).aggregate([("v", "sum")])
+            rows = pyarrow.table({"k": names, "v": numbers})
+            return (rows if fit is None else rows.filter(fit)), False
+        # The rows that do not fit are grouped under a null name and dropped with it: cheaper
+        # than filtering every row out of the block first.
+        keys = names if fit is None else _null_where_not(names, fit)
+        grouped = pyarrow.table({"k": keys, "v": numbers}).group_by(
+            "k", use_threads=False).aggregate([("v", "sum")])
         partial = pyarrow.table({"k": grouped.column("k"), "v": grouped.column("v_sum")})
-        self._rows_per_block = (rows.num_rows >= self._tuning.rows_to_judge_grouping
-                                and partial.num_rows > rows.num_rows // 2)
+        if fit is not None:
+            partial = partial.filter(pyarrow.compute.is_valid(partial.column("k")))
+        self._rows_per_block = (count >= self._tuning.rows_to_judge_grouping
+                                and partial.num_rows > count // 2)
         return partial, True
 
     def _trimmed(self, partial: pyarrow.Table) -> tuple[pyarrow.Table, pyarrow.Array | None]:
@@ -129,6 +137,22 @@ class ColumnarPath:
             kept = pyarrow.compute.invert(empty)
             names, values = names.filter(kept), values.filter(kept)
         return group(pyarrow.table({"k": names, "v": values}), self._tuning.split_rows), blank
+
+
+def _null_where_not(names: pyarrow.ChunkedArray, fit: numpy.ndarray) -> pyarrow.ChunkedArray:
+    """The names, null where fit is False."""
+    chunks, start = [], 0
+    for chunk in names.chunks:
+        mask = fit[start:start + len(chunk)]
+        start += len(chunk)
+        if chunk.offset or chunk.null_count:
+            chunks.append(pyarrow.compute.if_else(mask, chunk, None))
+            continue
+        # Arrow's reader gives whole arrays without nulls: a validity bitmap is all they lack.
+        valid = pyarrow.py_buffer(numpy.packbits(mask, bitorder="little"))
+        chunks.append(pyarrow.Array.from_buffers(chunk.type, len(chunk),
+                                                 [valid, *chunk.buffers()[1:]]))
+    return pyarrow.chunked_array(chunks, names.type)
 
 
 def _numbers(sales: pyarrow.ChunkedArray) -> tuple[numpy.ndarray, numpy.ndarray | None]:

@@ -162,6 +162,8 @@ def _line_ends(data: bytes | bytearray) -> numpy.ndarray:
 
 def _outside(line_ends: numpy.ndarray, turns: numpy.ndarray) -> numpy.ndarray:
     """The indexes of the line ends outside quoted fields."""
+    if not len(turns):
+        return numpy.arange(len(line_ends))
     if len(turns) >= len(line_ends):
         return numpy.flatnonzero(turns.searchsorted(line_ends) % 2 == 0)
     # Few quoted fields (the usual case): mark the line ends each one spans.
