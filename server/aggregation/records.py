@@ -1,70 +1,74 @@
-"""Where a block's records start and end, told by RFC 4180 quote parity and found with numpy."""
+"""Where a block's records start and end: after line ends outside quoted fields."""
 
 from __future__ import annotations
 
 import numpy
 
-_QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
-_NO_QUOTES = numpy.zeros(0, numpy.int64)
+from server.aggregation.quotes import COUNT_STEP, CR, LF, QUOTE, quote_counts, turns
+
+_NONE = numpy.zeros(0, numpy.int64)
 
 
 def physical_lines(data: bytes | bytearray) -> int:
     """Lines in data as the exact path counts them: LF, CR LF or a lone CR ends one."""
     # numpy counts several times faster than bytes.count where line ends abound.
     view = numpy.frombuffer(data, numpy.uint8)
-    lines = numpy.count_nonzero(view == _LF)
+    lines = numpy.count_nonzero(view == LF)
     if b"\r" in data:
-        returns = view == _CR
-        lines += numpy.count_nonzero(returns) - numpy.count_nonzero(returns[:-1] & (view[1:] == _LF))
-    if data and data[-1] not in (_LF, _CR):
+        returns = view == CR
+        lines += numpy.count_nonzero(returns) - numpy.count_nonzero(returns[:-1] & (view[1:] == LF))
+    if data and data[-1] not in (LF, CR):
         lines += 1
     return int(lines)
 
 
 class Layout:
-    """Bytes that start at a record's start, and where the csv module's reading of them goes
-    into or out of a quoted field: a line end ends a record when an even number of those
-    turns stands before it.
+    """Bytes that start at a record's start, and where the csv module's reading of them turns
+    into or out of a quoted field: a line end ends a record when an even number of turns
+    stands before it.
 
-    Mostly every quote is such a turn (it opens a field, closes one, or is half of a doubled
-    quote), which scan() checks first; where not, it follows the csv module's rules (a quote
-    inside an unquoted field, as in `32" TV`, is a character). Bytes it would refuse (text
-    after a closing quote) have no layout: the exact path reads them.
+    Mostly every quote is a turn (it opens a field, closes one, or is half of a doubled
+    quote); then only quote counts are kept, and turns are found by searching the bytes.
+    Where not, the turns follow the csv module's rules (a quote inside an unquoted field, as
+    in `32" TV`, is a character) and are kept as positions. Bytes the csv module would refuse
+    (text after a closing quote) have no layout: the exact path reads them.
     """
 
-    def __init__(self, data: bytes | bytearray, turns: numpy.ndarray, quoted: bool) -> None:
+    def __init__(self, data: bytes | bytearray, quoted: bool,
+                 positions: numpy.ndarray | None = None,
+                 counts: numpy.ndarray | None = None) -> None:
         self.data = data
-        self.quotes = turns  # ascending positions of the quotes where a quoted field starts or ends
         self.quoted = quoted  # whether data holds any quote character at all
+        self._positions = positions  # of the turns, when not every quote is one
+        self._counts = counts  # quotes before each COUNT_STEP, when every quote is a turn
 
     @classmethod
     def scan(cls, data: bytes | bytearray, delimiter: int, final: bool) -> Layout | None:
         """The layout of data, or None if the csv module would refuse a quote in it (or, at
         the end of the file, find a quoted field left open)."""
         if b'"' not in data:
-            return cls(data, _NO_QUOTES, False)
+            return cls(data, False, positions=_NONE)
         view = numpy.frombuffer(data, numpy.uint8)
-        quotes = numpy.flatnonzero(view == _QUOTE)
-        if not _well_placed(view, quotes, delimiter):
-            quotes = _turns(view, quotes, delimiter)
-            if quotes is None:
+        counts = quote_counts(view, delimiter)
+        if counts is not None:
+            layout = cls(data, True, counts=counts)
+        else:
+            positions = turns(view, delimiter)
+            if positions is None:
                 return None
-        if final and len(quotes) % 2:
+            layout = cls(data, True, positions=positions)
+        if final and layout._turns_before(len(data)) % 2:
             return None
-        return cls(data, quotes, True)
+        return layout
 
     def whole_records_end(self, final: bool) -> int:
         """Where the last whole record ends: after the last LF outside quotes (0 if none)."""
         if final:
             return len(self.data)  # scan() saw every quoted field closed
-        data, quotes = self.data, self.quotes
-        end = data.rfind(b"\n")
-        while end >= 0:
-            before = int(quotes.searchsorted(end))
-            if before % 2 == 0:
-                return end + 1
-            end = data.rfind(b"\n", 0, int(quotes[before - 1]))  # before its opening quote
-        return 0
+        end = self.data.rfind(b"\n")
+        while end >= 0 and self._turns_before(end) % 2:
+            end = self.data.rfind(b"\n", 0, self._turn_before(end))  # before its opening
+        return end + 1
 
     def record_end_after(self, position: int) -> int:
         """Where the first record that ends with an LF at or after position ends, or len(data)."""
@@ -80,47 +84,72 @@ class Layout:
 
     def line_ends_in_quotes(self) -> int:
         """How many line ends stand inside quoted fields."""
-        data, turns = self.data, self.quotes
-        if len(turns) > len(data) >> 10:  # many quoted fields: one pass over the bytes
+        data, positions = self.data, self.positions()
+        if len(positions) > len(data) >> 10:  # many quoted fields: one pass over the bytes
             line_ends = _line_ends(data)
-            return len(line_ends) - len(_outside(line_ends, turns))
+            return len(line_ends) - len(_outside(line_ends, positions))
         count, returns = 0, b"\r" in data
-        for start, end in zip(turns[0::2].tolist(), turns[1::2].tolist()):
+        for start, end in zip(positions[0::2].tolist(), positions[1::2].tolist()):
             count += data.count(b"\n", start, end)
             if returns:
                 count += data.count(b"\r", start, end) - data.count(b"\r\n", start, end)
         return count
 
-    def _record_end(self, start: int, stop: int) -> int:
-        """The first LF in data[start:stop] outside quoted fields, or -1."""
-        data, turns = self.data, self.quotes
-        end = data.find(b"\n", start, stop)
-        while end >= 0:
-            before = int(turns.searchsorted(end))
-            if before % 2 == 0:
-                return end
-            if before == len(turns):
-                break
-            end = data.find(b"\n", int(turns[before]) + 1, stop)  # after its closing quote
-        return -1
-
     def piece(self, start: int, end: int) -> Layout:
         """The layout of data[start:end], both being record boundaries."""
-        low, high = self.quotes.searchsorted([start, end])
+        if start == 0 and self._counts is not None:  # the counts hold for a head as they are
+            return Layout(self.data[:end], self.quoted, counts=self._counts)
+        positions = self.positions()
+        low, high = positions.searchsorted([start, end])
         data = self.data[start:end]
-        return Layout(data, self.quotes[low:high] - start, self.quoted and b'"' in data)
+        return Layout(data, self.quoted and b'"' in data, positions=positions[low:high] - start)
 
     def records(self) -> Records:
         """Every record's bytes and first physical line (found with a pass over the bytes)."""
         line_ends = _line_ends(self.data)
         # Which line ends end records, by their index among line ends: a record then starts on
         # the line after its predecessor's end.
-        ends_at = _outside(line_ends, self.quotes)
+        ends_at = _outside(line_ends, self.positions())
         starts = numpy.concatenate(([0], line_ends[ends_at] + 1))
         lines_before = numpy.concatenate(([0], ends_at + 1))
         if starts[-1] != len(self.data):  # the last record of the file, with no line end
             starts = numpy.append(starts, len(self.data))
         return Records(self.data, starts, lines_before[:len(starts) - 1])
+
+    def positions(self) -> numpy.ndarray:
+        """Where the turns stand, ascending (found with a pass over the bytes if need be)."""
+        if self._positions is None:
+            view = numpy.frombuffer(self.data, numpy.uint8)
+            self._positions = numpy.flatnonzero(view == QUOTE)
+        return self._positions
+
+    def _turns_before(self, position: int) -> int:
+        if self._positions is not None:
+            return int(self._positions.searchsorted(position))
+        step = position // COUNT_STEP
+        return int(self._counts[step]) + self.data.count(b'"', step * COUNT_STEP, position)
+
+    def _turn_before(self, position: int) -> int:
+        if self._positions is not None:
+            return int(self._positions[self._positions.searchsorted(position) - 1])
+        return self.data.rfind(b'"', 0, position)
+
+    def _turn_after(self, position: int) -> int:
+        """The first turn at or after position, or -1."""
+        if self._positions is not None:
+            index = int(self._positions.searchsorted(position))
+            return int(self._positions[index]) if index < len(self._positions) else -1
+        return self.data.find(b'"', position)
+
+    def _record_end(self, start: int, stop: int) -> int:
+        """The first LF in data[start:stop] outside quoted fields, or -1."""
+        end = self.data.find(b"\n", start, stop)
+        while end >= 0 and self._turns_before(end) % 2:
+            closing = self._turn_after(end)
+            if closing < 0:
+                return -1
+            end = self.data.find(b"\n", closing + 1, stop)
+        return end
 
 
 class Records:
@@ -151,75 +180,25 @@ class Records:
 def _line_ends(data: bytes | bytearray) -> numpy.ndarray:
     """Where each physical line ends: its LF, or its CR when no LF follows."""
     view = numpy.frombuffer(data, numpy.uint8)
-    line_ends = numpy.flatnonzero(view == _LF)
+    line_ends = numpy.flatnonzero(view == LF)
     if b"\r" in data:
-        returns = numpy.flatnonzero(view == _CR)
+        returns = numpy.flatnonzero(view == CR)
         follower = view[numpy.minimum(returns + 1, len(view) - 1)]
-        lone = returns[(returns + 1 == len(view)) | (follower != _LF)]
+        lone = returns[(returns + 1 == len(view)) | (follower != LF)]
         line_ends = numpy.union1d(line_ends, lone)
     return line_ends
 
 
-def _outside(line_ends: numpy.ndarray, turns: numpy.ndarray) -> numpy.ndarray:
-    """The indexes of the line ends outside quoted fields."""
-    if not len(turns):
+def _outside(line_ends: numpy.ndarray, positions: numpy.ndarray) -> numpy.ndarray:
+    """The indexes of the line ends outside quoted fields, given where the turns stand."""
+    if not len(positions):
         return numpy.arange(len(line_ends))
-    if len(turns) >= len(line_ends):
-        return numpy.flatnonzero(turns.searchsorted(line_ends) % 2 == 0)
+    if len(positions) >= len(line_ends):
+        return numpy.flatnonzero(positions.searchsorted(line_ends) % 2 == 0)
     # Few quoted fields (the usual case): mark the line ends each one spans.
-    bounds = line_ends.searchsorted(turns)
+    bounds = line_ends.searchsorted(positions)
     if len(bounds) % 2:
         bounds = numpy.append(bounds, len(line_ends))
     into = numpy.bincount(bounds[0::2], minlength=len(line_ends) + 1)
     out_of = numpy.bincount(bounds[1::2], minlength=len(line_ends) + 1)
     return numpy.flatnonzero(numpy.cumsum(into - out_of)[:-1] == 0)
-
-
-def _well_placed(view: numpy.ndarray, quotes: numpy.ndarray, delimiter: int) -> bool:
-    """True if every quote opens a field, closes one, or is half of a doubled quote."""
-    # Quote k opens a field when k is even, closes one when k is odd. An opening quote must
-    # start the bytes or follow a delimiter, a line end or a quote (then the closing quote just
-    # before it, making a doubled quote); a closing one must be followed by one of those, or
-    # end the bytes (where, before the end of the file, what follows is not known yet).
-    # take() clips the byte before a quote at the start, or after one at the end, to the quote
-    # itself, which passes: both edges are field edges.
-    opening, closing = quotes[0::2], quotes[1::2]
-    before = numpy.take(view, opening - 1, mode="clip")
-    after = numpy.take(view, closing + 1, mode="clip")
-    return bool(_may_border_quote(before, delimiter).all()
-                and _may_border_quote(after, delimiter).all())
-
-
-def _may_border_quote(chars: numpy.ndarray, delimiter: int) -> numpy.ndarray:
-    """Per byte: a delimiter, a line end or a quote (compares: faster than a table look-up)."""
-    return (chars == delimiter) | (chars == _LF) | (chars == _CR) | (chars == _QUOTE)
-
-
-def _turns(view: numpy.ndarray, quotes: numpy.ndarray, delimiter: int) -> numpy.ndarray | None:
-    """Where the csv module goes into or out of a quoted field, read run by run of adjacent
-    quotes; None if it would refuse a run (text after a closing quote)."""
-    first_of_run = numpy.ones(len(quotes), bool)
-    first_of_run[1:] = numpy.diff(quotes) != 1
-    first = quotes[first_of_run]
-    last = quotes[numpy.append(first_of_run[1:], True)]
-    odd = (last - first) % 2 == 0
-    # take() clips at the edges to a quote, which passes: both edges are field edges.
-    at_field_start = _may_border_quote(numpy.take(view, first - 1, mode="clip"), delimiter)
-    field_ends = _may_border_quote(numpy.take(view, last + 1, mode="clip"), delimiter)
-    # Outside a quoted field, a run at a field's start turns in if odd; one inside an unquoted
-    # field is characters. Inside, pairs are doubled quotes and an odd run turns out; so an odd
-    # run inside an unquoted field leaves the reading outside whatever it was: a reset.
-    flips = numpy.cumsum(at_field_start & odd)
-    runs = numpy.arange(len(first))
-    last_reset = numpy.maximum.accumulate(numpy.where(~at_field_start & odd, runs, -1))
-    flips_before = numpy.concatenate(([0], flips[:-1]))
-    reset_before = numpy.concatenate(([-1], last_reset[:-1]))
-    flips_at_reset = numpy.where(reset_before >= 0, flips[numpy.maximum(reset_before, 0)], 0)
-    inside = (flips_before - flips_at_reset) % 2 == 1
-    # A closing quote must end its field: so must the last quote of an even run that opened
-    # at a field's start (`""x` is refused), and of an odd run inside a quoted field.
-    closes = numpy.where(inside, odd, at_field_start & ~odd)
-    if (closes & ~field_ends).any():
-        return None
-    turned = numpy.where(inside, odd, at_field_start & odd)
-    return first[turned]
