@@ -160,6 +160,23 @@ def test_exported_file_agrees_with_the_reference(seed):
         assert rejected_file.getvalue() == exact_file.getvalue(), (seed, chunk, tuning)
 
 
+@pytest.mark.parametrize("shape", [
+    Shape(quote_all=True, delimiter_names=0.05, line_breaks=0.01, bad_values=0.01),
+    Shape(delimiter=";", encoding="cp1252", end="\r\n", delimiter_names=0.3, line_breaks=0.01,
+          bad_values=0.001, oddities=0.002)], ids=["every field quoted", "; Windows-1252 CRLF"])
+def test_a_large_quoted_file_agrees_with_the_exact_path(shape):
+    """Megabytes of quoted fields in blocks of megabytes, as the server reads them: quoted
+    fields that go on past any mark inside a block, and bad rows, as the exact path has them."""
+    data = exported_file(shape, 150_000, 7)
+    assert len(data) > 3 << 20
+    exact_file = io.BytesIO()
+    exact = run(data, 1 << 20, exact_file, columnar=False)
+    for tuning in (Tuning(), Tuning(block_size=(3 << 20) + 1)):
+        rejected_file = io.BytesIO()
+        assert run(data, 1 << 20, rejected_file, tuning=tuning) == exact, tuning
+        assert rejected_file.getvalue() == exact_file.getvalue(), tuning
+
+
 def test_exported_files_cover_the_shapes():
     """The seeds above draw each shape, and files with rejected rows and without."""
     shapes = [Shape.draw(random.Random(seed)) for seed in range(40)]
