@@ -1,4 +1,4 @@
-"""Sales values read as bytes, checked against the contract's number rule and made int64, in bulk."""
+"""Sales values as bytes, checked against the contract's number rule and made int64 in bulk."""
 
 from __future__ import annotations
 

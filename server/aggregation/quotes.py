@@ -1,4 +1,4 @@
-"""Where the csv module's reading of a block goes into or out of quoted fields, found with numpy."""
+"""Where the csv module's reading of a block turns into or out of quoted fields, by numpy."""
 
 from __future__ import annotations
 

@@ -16,7 +16,8 @@ def physical_lines(data: bytes | bytearray) -> int:
     lines = numpy.count_nonzero(view == LF)
     if b"\r" in data:
         returns = view == CR
-        lines += numpy.count_nonzero(returns) - numpy.count_nonzero(returns[:-1] & (view[1:] == LF))
+        crlf = numpy.count_nonzero(returns[:-1] & (view[1:] == LF))
+        lines += numpy.count_nonzero(returns) - crlf
     if data and data[-1] not in (LF, CR):
         lines += 1
     return int(lines)
@@ -27,7 +28,7 @@ class Layout:
     into or out of a quoted field: a line end ends a record when an even number of turns
     stands before it.
 
-    Mostly every quote is a turn (it opens a field, closes one, or is half of a doubled
+    Mostly, every quote is a turn (it opens a field, closes one, or is half of a doubled
     quote); then only quote counts are kept, and turns are found by searching the bytes.
     Where not, the turns follow the csv module's rules (a quote inside an unquoted field, as
     in `32" TV`, is a character) and are kept as positions. Bytes the csv module would refuse
