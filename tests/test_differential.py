@@ -152,7 +152,7 @@ def test_exported_file_agrees_with_the_reference(seed):
     for _ in range(2):
         chunk = rng.choice([7, 1000, 8192, len(data)])
         tuning = Tuning(block_size=rng.choice([600, 2048, 16384]),
-                        piece_bytes=rng.choice([1, 300, 4096]),
+                        piece_bytes=rng.choice([50, 300, 4096]),
                         rows_to_judge_grouping=rng.choice([1, 4096]),
                         split_rows=rng.choice([1, 1 << 19]), partial_rows=rng.choice([1, 4 << 20]))
         rejected_file = io.BytesIO()
