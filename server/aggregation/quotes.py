@@ -32,10 +32,20 @@ def quote_counts(view: numpy.ndarray, delimiter: int) -> numpy.ndarray | None:
     return numpy.concatenate(counts + [numpy.array([total])])
 
 
+def positions_of(view: numpy.ndarray, byte: int) -> numpy.ndarray:
+    """Where byte stands in view, ascending (found a segment at a time, as above)."""
+    parts = []
+    for start in range(0, len(view), _SEGMENT):
+        found = numpy.flatnonzero(view[start:start + _SEGMENT] == byte)
+        found += start
+        parts.append(found)
+    return parts[0] if len(parts) == 1 else numpy.concatenate(parts)
+
+
 def turns(view: numpy.ndarray, delimiter: int) -> numpy.ndarray | None:
     """Where the csv module goes into or out of a quoted field, read run by run of adjacent
     quotes; None if it would refuse a run (text after a closing quote)."""
-    quotes = numpy.flatnonzero(view == QUOTE)
+    quotes = positions_of(view, QUOTE)
     first_of_run = numpy.ones(len(quotes), bool)
     first_of_run[1:] = numpy.diff(quotes) != 1
     first = quotes[first_of_run]

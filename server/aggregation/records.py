@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy
 
-from server.aggregation.quotes import COUNT_STEP, CR, LF, QUOTE, quote_counts, turns
+from server.aggregation.quotes import (COUNT_STEP, CR, LF, QUOTE, positions_of, quote_counts,
+                                       turns)
 
 _NONE = numpy.zeros(0, numpy.int64)
 
@@ -88,7 +89,8 @@ class Layout:
         data, positions = self.data, self.positions()
         if len(positions) > len(data) >> 10:  # many quoted fields: one pass over the bytes
             line_ends = _line_ends(data)
-            return len(line_ends) - len(_outside(line_ends, positions))
+            outside = _outside(line_ends, positions)
+            return 0 if outside is None else len(line_ends) - len(outside)
         count, returns = 0, b"\r" in data
         for start, end in zip(positions[0::2].tolist(), positions[1::2].tolist()):
             count += data.count(b"\n", start, end)
@@ -108,20 +110,12 @@ class Layout:
     def records(self) -> Records:
         """Every record's bytes and first physical line (found with a pass over the bytes)."""
         line_ends = _line_ends(self.data)
-        # Which line ends end records, by their index among line ends: a record then starts on
-        # the line after its predecessor's end.
-        ends_at = _outside(line_ends, self.positions())
-        starts = numpy.concatenate(([0], line_ends[ends_at] + 1))
-        lines_before = numpy.concatenate(([0], ends_at + 1))
-        if starts[-1] != len(self.data):  # the last record of the file, with no line end
-            starts = numpy.append(starts, len(self.data))
-        return Records(self.data, starts, lines_before[:len(starts) - 1])
+        return Records(self.data, line_ends, _outside(line_ends, self.positions()))
 
     def positions(self) -> numpy.ndarray:
         """Where the turns stand, ascending (found with a pass over the bytes if need be)."""
         if self._positions is None:
-            view = numpy.frombuffer(self.data, numpy.uint8)
-            self._positions = numpy.flatnonzero(view == QUOTE)
+            self._positions = positions_of(numpy.frombuffer(self.data, numpy.uint8), QUOTE)
         return self._positions
 
     def _turns_before(self, position: int) -> int:
@@ -154,46 +148,53 @@ class Layout:
 
 
 class Records:
-    """The records of a block: record i is data[starts[i]:starts[i + 1]] and starts on the
-    block's physical line lines_before[i] (counted from 0)."""
+    """The records of a block: each ends at a line end outside quoted fields (the last perhaps
+    at the end of the bytes), and starts on the line after its predecessor's end."""
 
-    def __init__(self, data: bytes | bytearray, starts: numpy.ndarray,
-                 lines_before: numpy.ndarray) -> None:
+    def __init__(self, data: bytes | bytearray, line_ends: numpy.ndarray,
+                 ends_at: numpy.ndarray | None) -> None:
         self._data = data
-        self._starts = starts
-        self._lines_before = lines_before
+        # Which line ends end records, by index among line ends (None: all of them).
+        self._ends_at = ends_at
+        self._ends = line_ends if ends_at is None else line_ends[ends_at]
+        self._open_end = bool(data) and bool(not len(self._ends) or self._ends[-1] + 1 < len(data))
 
     @property
     def count(self) -> int:
         """How many records there are."""
-        return len(self._starts) - 1
+        return len(self._ends) + self._open_end
 
     def longest(self) -> int:
         """An upper bound of the longest record's length (its line end counted in)."""
-        return int(numpy.diff(self._starts).max(initial=0))
+        starts = numpy.concatenate(([-1], self._ends, [len(self._data) - 1] * self._open_end))
+        return int(numpy.diff(starts).max(initial=0))
 
     def row(self, index: int) -> tuple[int, bytes]:
         """(physical line within the block, counted from 0; the record's bytes)."""
-        start, end = int(self._starts[index]), int(self._starts[index + 1])
-        return int(self._lines_before[index]), bytes(self._data[start:end])
+        start = int(self._ends[index - 1]) + 1 if index else 0
+        end = int(self._ends[index]) + 1 if index < len(self._ends) else len(self._data)
+        if self._ends_at is not None:
+            index = int(self._ends_at[index - 1]) + 1 if index else 0
+        return index, bytes(self._data[start:end])
 
 
 def _line_ends(data: bytes | bytearray) -> numpy.ndarray:
     """Where each physical line ends: its LF, or its CR when no LF follows."""
     view = numpy.frombuffer(data, numpy.uint8)
-    line_ends = numpy.flatnonzero(view == LF)
+    line_ends = positions_of(view, LF)
     if b"\r" in data:
-        returns = numpy.flatnonzero(view == CR)
+        returns = positions_of(view, CR)
         follower = view[numpy.minimum(returns + 1, len(view) - 1)]
         lone = returns[(returns + 1 == len(view)) | (follower != LF)]
         line_ends = numpy.union1d(line_ends, lone)
     return line_ends
 
 
-def _outside(line_ends: numpy.ndarray, positions: numpy.ndarray) -> numpy.ndarray:
-    """The indexes of the line ends outside quoted fields, given where the turns stand."""
+def _outside(line_ends: numpy.ndarray, positions: numpy.ndarray) -> numpy.ndarray | None:
+    """The indexes of the line ends outside quoted fields, given where the turns stand (None:
+    all of them)."""
     if not len(positions):
-        return numpy.arange(len(line_ends))
+        return None
     if len(positions) >= len(line_ends):
         return numpy.flatnonzero(positions.searchsorted(line_ends) % 2 == 0)
     # Few quoted fields (the usual case): mark the line ends each one spans.
