@@ -105,6 +105,14 @@ CASES = [
      [("T", 9223372036854775807)]),
     ("formula-like names are kept as they are", b"Department Name,Number of Sales\n=SUM(A1),1\n",
      [("=SUM(A1)", 1)]),
+    ("quotes inside unquoted fields among quoted fields",
+     b'Department Name,Number of Sales\n32" TV,1\n"A, B",2\nTV 32",3\n"C\nD",4\n5"x7",5\n',
+     [('32" TV', 1), ('5"x7"', 5), ("A, B", 2), ("C\nD", 4), ('TV 32"', 3)]),
+    ("blank and all-empty rows among quoted fields",
+     b'Department Name,Number of Sales\r\n"T",1\r\n\r\n,\r\n"",""\r\n"T","2"\r\n', [("T", 3)]),
+    ("values with signs, padding, decimals and leading zeros among plain ones",
+     b"Department Name,Number of Sales\nT,1\nT,+7\nT, 8 \nT,12.0\nT,007\n"
+     b"T,00000000000000000000042\nT,-0\n", [("T", 77)]),
 ]
 
 
@@ -236,6 +244,34 @@ def test_rejected_rows_file_keeps_the_files_own_bytes():
                                    ).encode("cp1252")
 
 
+QUOTED_BAD_ROWS = (
+    b'"Date","Department Name","Number of Sales"\r\n'  # 1
+    b'"d","Toys, Games","5"\r\n'  # 2
+    b'"d","Two\r\nLines","n/a"\r\n'  # 3-4
+    b'"d","Toys, Games","7"\r\n'  # 5
+    b'"d","","3"\r\n'  # 6
+    b'"d","Food","1"\r\n'  # 7
+)
+
+
+def test_bad_rows_among_quoted_fields_keep_their_line_and_bytes():
+    """In a block read whole by the columnar path, the rows it cannot judge are reported with
+    the physical line they start on (after a quoted line break) and their own bytes."""
+    result = same_in_every_chunking(QUOTED_BAD_ROWS)
+    assert result.totals == [("Food", 1), ("Toys, Games", 12)]
+    assert result.rejected_samples == [
+        Rejection(3, 'Number of Sales "n/a" is not a whole number.'),
+        Rejection(6, "Department Name is empty.")]
+    written = rejected_file(QUOTED_BAD_ROWS)
+    assert written == (b'Line,Reason,Raw Row\n'
+                       b'3,"Number of Sales ""n/a"" is not a whole number.",'
+                       b'"""d"",""Two\r\nLines"",""n/a"""\n'
+                       b'6,Department Name is empty.,"""d"","""",""3"""\n')
+    for chunk in (1, 7, None):
+        for block in (16, 64, 1 << 20):
+            assert rejected_file(QUOTED_BAD_ROWS, chunk, block) == written, (chunk, block)
+
+
 def test_only_the_first_hundred_samples_are_kept():
     data = b"Department Name,Number of Sales\n" + b"T,x\n" * 250 + b"T,1\n"
     result = aggregate(data)
@@ -324,9 +360,9 @@ def test_never_holds_the_file():
     b"Department Name,Number of Sales\nT,1\n\"" + b"y\n" * 1500 + b"\",1\n",
 ], ids=["long line", "long quoted field over many lines"])
 def test_rows_longer_than_the_field_limit(data):
-    for chunk in (None, 7, 1000):
+    for chunk, block in ((None, 1000), (7, 1000), (1000, 1000), (None, 1 << 20), (1000, 1 << 20)):
         with pytest.raises(LimitExceeded) as info:
-            aggregate(data, chunk, 1000, max_field_bytes=2048)
+            aggregate(data, chunk, block, max_field_bytes=2048)
         assert str(info.value) == ("The file has a row longer than 2 KiB, the longest this server "
                                    "accepts. Is a quote left open?")
     assert aggregate(data.replace(b"x" * 3000, b"x" * 10).replace(b"y\n" * 1500, b"y\n"),

@@ -8,6 +8,7 @@ import random
 import pytest
 
 import reference
+from exports import Shape, exported_file
 from server.aggregation import Aggregator, InputError, Tuning
 
 NAMES = ["Toys", "toys", "Électronique", "Bücher", "Café €", "Garden, Outdoor", 'The "Best"',
@@ -84,8 +85,8 @@ def generate(seed: int) -> bytes:
     return text.encode(encoding)
 
 
-def run(data: bytes, chunk: int, **options):
-    aggregator = Aggregator(rejected_out=io.BytesIO(), **options)
+def run(data: bytes, chunk: int, rejected_out: io.BytesIO | None = None, **options):
+    aggregator = Aggregator(rejected_out=rejected_out or io.BytesIO(), **options)
     try:
         for start in range(0, len(data), chunk):
             aggregator.feed(data[start:start + chunk])
@@ -132,6 +133,59 @@ def test_generated_file_agrees_with_the_reference(seed):
         assert processed == expected.rows_processed, context
         assert rejected_count == len(expected.rejected), context
         assert samples == expected.rejected[:100], context
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_exported_file_agrees_with_the_reference(seed):
+    """Files as people export them (names with delimiters quoted, every field quoted, rare
+    quoted line breaks and bad values, CRLF, `;` with Windows-1252), a thousand rows and more
+    in blocks of a few dozen rows: the columnar path sums them, hands the odd rows to the
+    exact path, and the rejected rows file is byte for byte the exact path's own."""
+    rng = random.Random(seed)
+    data = exported_file(Shape.draw(rng), rng.randint(800, 2500), seed)
+    expected = reference.aggregate(data)
+    assert expected.error is None
+    exact_file = io.BytesIO()
+    exact = run(data, len(data), exact_file, columnar=False)
+    assert exact == (expected.totals, expected.rows_processed, len(expected.rejected),
+                     expected.rejected[:100])
+    for _ in range(2):
+        chunk = rng.choice([7, 1000, 8192, len(data)])
+        tuning = Tuning(block_size=rng.choice([600, 2048, 16384]),
+                        piece_bytes=rng.choice([50, 300, 4096]),
+                        rows_to_judge_grouping=rng.choice([1, 4096]),
+                        split_rows=rng.choice([1, 1 << 19]), partial_rows=rng.choice([1, 4 << 20]))
+        rejected_file = io.BytesIO()
+        assert run(data, chunk, rejected_file, tuning=tuning) == exact, (seed, chunk, tuning)
+        assert rejected_file.getvalue() == exact_file.getvalue(), (seed, chunk, tuning)
+
+
+@pytest.mark.parametrize("shape", [
+    Shape(quote_all=True, delimiter_names=0.05, line_breaks=0.01, bad_values=0.01),
+    Shape(delimiter=";", encoding="cp1252", end="\r\n", delimiter_names=0.3, line_breaks=0.01,
+          bad_values=0.001, oddities=0.002)], ids=["every field quoted", "; Windows-1252 CRLF"])
+def test_a_large_quoted_file_agrees_with_the_exact_path(shape):
+    """Megabytes of quoted fields in blocks of megabytes, as the server reads them: quoted
+    fields that go on past any mark inside a block, and bad rows, as the exact path has them."""
+    data = exported_file(shape, 150_000, 7)
+    assert len(data) > 3 << 20
+    exact_file = io.BytesIO()
+    exact = run(data, 1 << 20, exact_file, columnar=False)
+    for tuning in (Tuning(), Tuning(block_size=(3 << 20) + 1)):
+        rejected_file = io.BytesIO()
+        assert run(data, 1 << 20, rejected_file, tuning=tuning) == exact, tuning
+        assert rejected_file.getvalue() == exact_file.getvalue(), tuning
+
+
+def test_exported_files_cover_the_shapes():
+    """The seeds above draw each shape, and files with rejected rows and without."""
+    shapes = [Shape.draw(random.Random(seed)) for seed in range(40)]
+    assert {shape.delimiter for shape in shapes} == {",", ";"}
+    assert {shape.end for shape in shapes} == {"\n", "\r\n"}
+    assert any(shape.encoding == "cp1252" for shape in shapes)
+    for feature in ("quote_all", "delimiter_names", "line_breaks", "bad_values", "oddities"):
+        assert sum(1 for shape in shapes if getattr(shape, feature)) >= 5, feature
+        assert sum(1 for shape in shapes if not getattr(shape, feature)) >= 5, feature
 
 
 def test_generator_covers_the_cases():

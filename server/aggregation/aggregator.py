@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from server.aggregation.blocks import BlockCutter
-from server.aggregation.columnar import ColumnarPath, may_be_plain
+from server.aggregation.columnar import ColumnarPath
 from server.aggregation.encoding import (ENCODING_WINDOWS_1252, Transcoder, Utf8Validity,
                                          decode_text)
 from server.aggregation.errors import InputError, row_too_long, too_many_departments
 from server.aggregation.exact import ExactPath, RejectedRows
 from server.aggregation.header import REQUIRED_DEPARTMENT, REQUIRED_SALES, Header, read_header
 from server.aggregation.merge import Partials, final_totals
+from server.aggregation.records import Layout
 from server.aggregation.state import ParseState
 from server.aggregation.tuning import Tuning
 from server.departments import Departments
@@ -49,8 +50,11 @@ class Aggregator:
     """Sums `Number of Sales` per `Department Name` over a CSV fed as bytes in any chunking.
 
     It holds the totals, one block being parsed and one unfinished row; never the whole file.
-    A block of plain rows goes through Arrow (the columnar path); any block with something
-    unusual goes through the csv module row by row (the exact path). Both give the same totals.
+    Blocks go through Arrow (the columnar path), quoted fields and all; the rows Arrow cannot
+    judge (a bad value, an empty name) go one by one through the csv module (the exact path),
+    which gives every rejection its reason and line; so does a block Arrow cannot read as the
+    csv module would (a stray quote, a row of another width), in pieces. Both paths give the
+    same totals.
     rejected_out, when given, receives every rejected row as CSV `Line,Reason,Raw Row` in the
     file's own encoding (see Result.encoding); columnar=False keeps every block on the exact
     path (for comparison).
@@ -154,11 +158,12 @@ class Aggregator:
             self._start(header)
             if not data:
                 return
-        if self._columnar is not None and may_be_plain(data):
-            cut = len(data) if final else data.rfind(b"\n") + 1
+        if self._columnar is not None:
+            layout = Layout.scan(data, ord(self._header.delimiter), final)
+            cut = layout.whole_records_end(final) if layout is not None else 0
             if cut > 0:
-                self._columnar_or_exact(data[:cut] if cut < len(data) else data,
-                                        final and cut == len(data))
+                whole = layout if cut == len(data) else layout.piece(0, cut)
+                self._columnar_or_exact(whole, final and cut == len(data))
                 state.pending = data[cut:]
                 if len(state.pending) > self._max_field_bytes:
                     raise row_too_long(self._max_field_bytes)
@@ -174,15 +179,29 @@ class Aggregator:
             self._columnar = ColumnarPath(header.arrow, self._state, self._partials,
                                           self._tuning, self._max_field_bytes)
 
-    def _columnar_or_exact(self, block: bytes | bytearray, final: bool) -> None:
-        """Whole rows without quotes: columnar where it can be, in pieces where it cannot."""
+    def _columnar_or_exact(self, layout: Layout, final: bool) -> None:
+        """Whole records: columnar where it can be, in pieces where it cannot."""
         # Pieces, so that one odd row sends only its own piece down the exact path.
-        if self._columnar.aggregate(block):
+        if self._columnar_sum(layout):
             return
-        start = 0
-        while start < len(block):
-            end = block.find(b"\n", start + self._tuning.piece_bytes) + 1 or len(block)
-            piece = block[start:end] if start or end < len(block) else block
-            if piece is block or not self._columnar.aggregate(piece):
-                self._exact.aggregate(piece, final and end == len(block))
+        data, start = layout.data, 0
+        while start < len(data):
+            end = layout.record_end_after(start + self._tuning.piece_bytes)
+            piece = layout.piece(start, end) if start or end < len(data) else layout
+            if piece is layout or not self._columnar_sum(piece):
+                self._exact.aggregate(piece.data, final and end == len(data))
             start = end
+
+    def _columnar_sum(self, layout: Layout) -> bool:
+        """Sums records on the columnar path, and the rows it leaves on the exact path, each
+        on its own physical line; False, with nothing changed, if the columnar path refuses."""
+        left = self._columnar.aggregate(layout)
+        if left is None:
+            return False
+        state = self._state
+        line_base = state.line_base
+        for line, raw in left:
+            state.line_base = line - 1
+            self._exact.aggregate(raw, True)
+        state.line_base = line_base
+        return True

@@ -1,4 +1,4 @@
-"""The columnar path: blocks of plain rows read and summed by Arrow, in C++ without the GIL."""
+"""The columnar path: blocks of records read and summed by Arrow, in C++ without the GIL."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import pyarrow.csv
 
 from server.aggregation.header import WS, ArrowOptions
 from server.aggregation.merge import Partials, group
+from server.aggregation.numbers import whole_numbers
+from server.aggregation.records import Layout, physical_lines
 from server.aggregation.state import ParseState
 from server.aggregation.tuning import Tuning
 from server.departments import value_offsets
@@ -18,18 +20,14 @@ _WS_BYTES[list(WS.encode())] = True
 _PADDING = "^[ \t\r\n\v\f]+|[ \t\r\n\v\f]+$"
 
 
-def may_be_plain(data: bytes | bytearray) -> bool:
-    """False for bytes with a quote character or perhaps a 0x/0X: they take the exact path."""
-    # Arrow reads 0x10 as a hexadecimal number; the contract rejects it. Searching for the single
-    # byte first is fast; `0x` alone is slow where zeros abound.
-    hex_prefix = (b"x" in data and b"0x" in data) or (b"X" in data and b"0X" in data)
-    return b'"' not in data and not hex_prefix
-
-
 class ColumnarPath:
-    """Sums blocks of plain rows into partial tables; refuses a block any row of which needs the
-    exact path: another width, an empty or padded-out name, a value that is not a plain whole
-    number, a row too long, or sums that could leave 64 bits."""
+    """Sums blocks of whole records into partial tables.
+
+    The rows that only the exact path can judge (a value that is not a plain whole number, a
+    name that is empty once trimmed, a `,,` row) are handed back with their lines and bytes; a
+    block Arrow cannot read as the csv module would (another width, a record too long, sums
+    that could leave 64 bits, a record count that does not add up) is refused whole.
+    """
 
     def __init__(self, arrow: ArrowOptions, state: ParseState, partials: Partials,
                  tuning: Tuning, max_field_bytes: int) -> None:
@@ -40,79 +38,135 @@ class ColumnarPath:
         self._max_field_bytes = max_field_bytes
         self._rows_per_block = False  # blocks are kept as rows, not grouped one by one
 
-    def aggregate(self, block: bytes | bytearray) -> bool:
-        """Sums a block of whole rows; False, with no sum changed, if it needs the exact path."""
-        table = self._read(block)
+    def aggregate(self, layout: Layout) -> list[tuple[int, bytes]] | None:
+        """Sums a block's rows; returns the rows left to the exact path as (physical line,
+        bytes), or None, with no sum changed, if the whole block needs the exact path."""
+        table = self._read(layout)
         if table is None:
-            return False
-        rows = table.num_rows
-        if rows:
-            low, high = pyarrow.compute.min_max(table.column(self._arrow.sales)).values()
-            bound = max(abs(low.as_py()), abs(high.as_py())) * rows
-            if not self._partials.fits(bound):
-                return False  # Arrow's sums wrap around; Python's integers do not
-            partial, grouped = self._partial(table, rows)
-            partial = self._trimmed(partial)
-            if partial is None:
-                return False  # an empty name: the exact path rejects its rows by line
-            self._partials.add(partial, bound, grouped)
-        self._state.rows_processed += rows
-        self._state.line_base += rows
-        return True
-
-    def _read(self, block: bytes | bytearray) -> pyarrow.Table | None:
-        if _may_hold_long_line(block, self._max_field_bytes) and \
-                _longest_line(block) > self._max_field_bytes:
+            return None
+        rows = lines = table.num_rows
+        if layout.quoted:
+            lines = physical_lines(layout.data)
+            # Rows and lines part ways at line breaks inside quoted fields, and only there.
+            if lines != rows and lines - layout.line_ends_in_quotes() != rows:
+                return None
+        limit = self._max_field_bytes
+        if layout.may_hold_long_record(limit) and layout.records().longest() > limit:
             return None  # the exact path measures rows exactly and refuses the long one
+        sums = self._sums(table)
+        if sums is None:
+            return None  # Arrow's sums wrap around; Python's integers do not
+        partial, bound, grouped, left = sums
+        handed = []
+        if len(left):
+            records = layout.records()
+            if records.count != rows:
+                return None
+            handed = [records.row(index) for index in left.tolist()]
+        if partial is not None:
+            self._partials.add(partial, bound, grouped)
+        state = self._state
+        first_line = state.line_base + 1
+        state.rows_processed += rows - len(left)
+        state.line_base += lines
+        return [(first_line + line, raw) for line, raw in handed]
+
+    def _read(self, layout: Layout) -> pyarrow.Table | None:
         arrow = self._arrow
         try:
-            return pyarrow.csv.read_csv(pyarrow.BufferReader(pyarrow.py_buffer(block)),
-                                        read_options=arrow.read, parse_options=arrow.parse,
+            return pyarrow.csv.read_csv(pyarrow.BufferReader(pyarrow.py_buffer(layout.data)),
+                                        read_options=arrow.read,
+                                        parse_options=arrow.parse_quoted if layout.quoted
+                                        else arrow.parse,
                                         convert_options=arrow.convert)
         except pyarrow.ArrowInvalid:
             return None
 
-    def _partial(self, table: pyarrow.Table, rows: int) -> tuple[pyarrow.Table, bool]:
-        """The block's sums per name, or its rows as they are; and whether they were grouped."""
-        department, sales = self._arrow.department, self._arrow.sales
+    def _sums(self, table: pyarrow.Table) -> tuple | None:
+        """(partial sums or None, their bound, whether grouped, rows left to the exact path),
+        or None if the sums could leave 64 bits."""
+        department = table.column(self._arrow.department)
+        numbers, fit = _numbers(table.column(self._arrow.sales))
+        left = numpy.zeros(len(numbers), bool) if fit is None else ~fit
+        count = len(numbers) if fit is None else int(numpy.count_nonzero(fit))
+        if not count:
+            return None, 0, False, numpy.flatnonzero(left)
+        # Rows without a number hold 0, which leaves the bound as it is.
+        bound = max(abs(int(numbers.min())), abs(int(numbers.max()))) * count
+        if not self._partials.fits(bound):
+            return None
+        partial, grouped = self._partial(department, numbers, fit, count)
+        partial, blank = self._trimmed(partial)
+        if blank is not None:  # their rows are the exact path's to reject, by line
+            left |= pyarrow.compute.is_in(department, value_set=blank).to_numpy(
+                zero_copy_only=False)
+        return partial, bound, grouped, numpy.flatnonzero(left)
+
+    def _partial(self, names: pyarrow.ChunkedArray, numbers: numpy.ndarray,
+                 fit: numpy.ndarray | None, count: int) -> tuple[pyarrow.Table, bool]:
+        """The sums per name of the rows that fit, or those rows as they are; and whether they
+        were grouped."""
         if self._rows_per_block:
             # So many departments that a block hardly groups: keep its rows, and group many
             # blocks' rows at once (fewer, larger hash passes).
-            return pyarrow.table({"k": table.column(department), "v": table.column(sales)}), False
-        grouped = table.group_by(department, use_threads=False).aggregate([(sales, "sum")])
-        partial = pyarrow.table({"k": grouped.column(department),
-                                 "v": grouped.column(f"{sales}_sum")})
-        self._rows_per_block = (rows >= self._tuning.rows_to_judge_grouping
-                                and partial.num_rows > rows // 2)
+            rows = pyarrow.table({"k": names, "v": numbers})
+            return (rows if fit is None else rows.filter(fit)), False
+        # The rows that do not fit are grouped under a null name and dropped with it: cheaper
+        # than filtering every row out of the block first.
+        keys = names if fit is None else _null_where_not(names, fit)
+        grouped = pyarrow.table({"k": keys, "v": numbers}).group_by(
+            "k", use_threads=False).aggregate([("v", "sum")])
+        partial = pyarrow.table({"k": grouped.column("k"), "v": grouped.column("v_sum")})
+        if fit is not None:
+            partial = partial.filter(pyarrow.compute.is_valid(partial.column("k")))
+        self._rows_per_block = (count >= self._tuning.rows_to_judge_grouping
+                                and partial.num_rows > count // 2)
         return partial, True
 
-    def _trimmed(self, partial: pyarrow.Table) -> pyarrow.Table | None:
-        """The sums with names trimmed of white space, or None if a name is empty."""
+    def _trimmed(self, partial: pyarrow.Table) -> tuple[pyarrow.Table, pyarrow.Array | None]:
+        """The sums with names trimmed of white space, without names that are then empty;
+        and those names as they were (None if there are none)."""
         empty, padded = _name_edges(partial.column("k"))
-        if empty:
-            return None
-        if not padded:
-            return partial
+        if not (empty or padded):
+            return partial, None
         names = pyarrow.compute.replace_substring_regex(partial.column("k"), _PADDING, "")
-        if pyarrow.compute.min(pyarrow.compute.binary_length(names)).as_py() == 0:
-            return None
-        return group(pyarrow.table({"k": names, "v": partial.column("v")}),
-                     self._tuning.split_rows)
+        values, blank = partial.column("v"), None
+        empty = pyarrow.compute.equal(pyarrow.compute.binary_length(names), 0)
+        if pyarrow.compute.any(empty).as_py():
+            blank = pyarrow.compute.unique(partial.column("k").filter(empty))
+            kept = pyarrow.compute.invert(empty)
+            names, values = names.filter(kept), values.filter(kept)
+        return group(pyarrow.table({"k": names, "v": values}), self._tuning.split_rows), blank
 
 
-def _may_hold_long_line(block: bytes | bytearray, limit: int) -> bool:
-    """False when no line can be longer than limit: a longer line would cover a whole aligned
-    window of limit/2 bytes with no LF in it, and every window has one. A few finds per block."""
-    window = max(1, limit // 2)
-    return any(block.find(b"\n", start, start + window) < 0
-               for start in range(0, len(block) - window + 1, window))
+def _null_where_not(names: pyarrow.ChunkedArray, fit: numpy.ndarray) -> pyarrow.ChunkedArray:
+    """The names, null where fit is False."""
+    chunks, start = [], 0
+    for chunk in names.chunks:
+        mask = fit[start:start + len(chunk)]
+        start += len(chunk)
+        if chunk.offset or chunk.null_count:
+            chunks.append(pyarrow.compute.if_else(mask, chunk, None))
+            continue
+        # Arrow's reader gives whole arrays without nulls: a validity bitmap is all they lack.
+        valid = pyarrow.py_buffer(numpy.packbits(mask, bitorder="little"))
+        chunks.append(pyarrow.Array.from_buffers(chunk.type, len(chunk),
+                                                 [valid, *chunk.buffers()[1:]]))
+    return pyarrow.chunked_array(chunks, names.type)
 
 
-def _longest_line(block: bytes | bytearray) -> int:
-    """An upper bound of the longest row in a block without quotes (a lone CR counts as part of
-    its line), computed in Arrow."""
-    lines = pyarrow.compute.split_pattern(pyarrow.scalar(bytes(block), pyarrow.binary()), "\n")
-    return pyarrow.compute.max(pyarrow.compute.binary_length(lines.values)).as_py() or 0
+def _numbers(sales: pyarrow.ChunkedArray) -> tuple[numpy.ndarray, numpy.ndarray | None]:
+    """whole_numbers() over every chunk of a column."""
+    parts = [whole_numbers(chunk) for chunk in sales.chunks]
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return numpy.zeros(0, numpy.int64), None
+    numbers = numpy.concatenate([part for part, _ in parts])
+    if all(fit is None for _, fit in parts):
+        return numbers, None
+    return numbers, numpy.concatenate([numpy.ones(len(part), bool) if fit is None else fit
+                                       for part, fit in parts])
 
 
 def _name_edges(names: pyarrow.ChunkedArray) -> tuple[bool, bool]:
