@@ -291,13 +291,9 @@ def test_concurrency_limit_refuses_at_once(start_server):
     running = start_server(limits=Limits(max_concurrent_uploads=1))
     release = threading.Event()
 
-    def held():
-        yield sales_pb2.UploadChunk(data=SALES)
-        release.wait(30)
-
     with open_channel(running.address) as channel:
         stub = sales_pb2_grpc.SalesServiceStub(channel)
-        call = stub.UploadCSV.future(held(), timeout=60)
+        call = stub.UploadCSV.future(held(release), timeout=60)
         call.initial_metadata()
         error = rpc_error(upload, stub, SALES)
         release.set()
@@ -345,16 +341,18 @@ def test_names_with_line_breaks_and_quotes_are_quoted_in_the_output(stub):
                                  '"cr\rinside",1\n"lf\ninside",2\n"semi,colon",4\n')
 
 
+def held(release: threading.Event):
+    """An upload's request stream that sends the file, then waits for release before it ends."""
+    yield sales_pb2.UploadChunk(data=SALES, filename="held.csv")
+    release.wait(30)
+
+
 def test_an_upload_cut_off_by_a_stop_is_failed_not_cancelled(start_server, tmp_path):
     running = start_server(tmp_path / "stopping")
     release = threading.Event()
 
-    def held():
-        yield sales_pb2.UploadChunk(data=SALES, filename="held.csv")
-        release.wait(30)
-
     with open_channel(running.address) as channel:
-        call = sales_pb2_grpc.SalesServiceStub(channel).UploadCSV.future(held(), timeout=60)
+        call = sales_pb2_grpc.SalesServiceStub(channel).UploadCSV.future(held(release), timeout=60)
         job_id = dict(call.initial_metadata())["job-id"]
         running.server.stop(grace=0.3)
         release.set()
@@ -372,13 +370,9 @@ def test_an_upload_that_ends_within_the_grace_of_a_stop_gets_its_job(start_serve
     running = start_server(tmp_path / "graceful")
     release = threading.Event()
 
-    def held():
-        yield sales_pb2.UploadChunk(data=SALES, filename="held.csv")
-        release.wait(30)
-
     with open_channel(running.address) as channel:
         stub = sales_pb2_grpc.SalesServiceStub(channel)
-        call = stub.UploadCSV.future(held(), timeout=60)
+        call = stub.UploadCSV.future(held(release), timeout=60)
         assert dict(call.initial_metadata())["job-id"]
         stopping = threading.Thread(target=running.server.stop, kwargs={"grace": 30})
         stopping.start()
