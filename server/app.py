@@ -25,7 +25,9 @@ log = logging.getLogger(__name__)
 
 # Chunks may be up to this size; replies carry every department, so they are unbounded.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-# Threads for blocking work: one per upload slot, plus room for status and history calls.
+# Threads for the server's blocking work besides aggregation (each upload has a thread of
+# its own): one per upload slot for its reply and its end, plus room for status and
+# history calls.
 _SPARE_WORKERS = 8
 # How long running calls may go on once a stop is asked for (Ctrl-C, SIGTERM).
 STOP_GRACE_SECONDS = 5.0

@@ -27,8 +27,9 @@ SERVER_STOPPING_MESSAGE = "The server was stopped during the upload; please uplo
 class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
     """Thin: every decision about files and jobs is the job manager's.
 
-    Runs on the server's event loop, which only moves bytes and replies; aggregation, files and
-    the history run on `executor`, so that the loop keeps serving every other call.
+    Runs on the server's event loop, which only moves bytes and replies. Each upload is
+    aggregated and completed on a thread of its own; the reply's encoding, the history and the
+    ending of jobs run on `executor`, so that the loop keeps serving every other call.
     """
 
     def __init__(self, jobs: JobManager, executor: Executor) -> None:

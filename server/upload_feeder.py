@@ -1,5 +1,5 @@
-"""Hands an upload's bytes from the event loop to its job in blocks, aggregated on a thread
-pool: the loop only gathers bytes, and never waits for aggregation."""
+"""Hands an upload's bytes from the event loop to its job in blocks, aggregated on an executor
+(the upload's own thread): the loop only gathers bytes, and never waits for aggregation."""
 
 from __future__ import annotations
 
