@@ -48,11 +48,22 @@ class Departments:
         names, totals = _array(names), _array(totals)
         if len(names) == 0:
             return cls(names, totals)
-        # One key orders both ways at once: `folded NUL name` (names hold no NUL, so a shorter
-        # folded name still sorts first).
-        keys = pc.binary_join_element_wise(pc.cast(pc.utf8_lower(names), pyarrow.binary()),
-                                           pc.cast(names, pyarrow.binary()), _NAME_END.encode())
-        order = pyarrow.array(byte_order(keys))
+        folded = pc.cast(pc.utf8_lower(names), pyarrow.binary())
+        order = byte_order(folded)
+        # Names equal but for case are ordered by exact name: those few again, on the key
+        # `folded NUL name` (names hold no NUL, so a shorter folded name still sorts first).
+        in_order = pc.take(folded, pyarrow.array(order))
+        tied_next = pc.equal(in_order.slice(1), in_order.slice(0, len(in_order) - 1))
+        if pc.any(tied_next).as_py():
+            tied_next = tied_next.to_numpy(zero_copy_only=False)
+            tied = numpy.flatnonzero(numpy.concatenate([[False], tied_next])
+                                     | numpy.concatenate([tied_next, [False]]))
+            members = pyarrow.array(order[tied])
+            keys = pc.binary_join_element_wise(pc.take(folded, members),
+                                               pc.cast(pc.take(names, members), pyarrow.binary()),
+                                               _NAME_END.encode())
+            order[tied] = order[tied][byte_order(keys)]
+        order = pyarrow.array(order)
         return cls(pc.take(names, order), pc.take(totals, order))
 
     def __len__(self) -> int:
@@ -147,8 +158,8 @@ def value_lengths(values: pyarrow.Array) -> numpy.ndarray:
     return numpy.diff(value_offsets(values)).astype(numpy.int64)
 
 
-# Of a big-endian 64-bit word, the first k bytes: _FIRST_BYTES[k].
-_FIRST_BYTES = numpy.array([0] + [((1 << 8 * k) - 1) << 8 * (8 - k) for k in range(1, 9)],
+# Of a big-endian 64-bit word, the first k bytes: FIRST_BYTES[k].
+FIRST_BYTES = numpy.array([0] + [((1 << 8 * k) - 1) << 8 * (8 - k) for k in range(1, 9)],
                            numpy.uint64)
 
 
@@ -167,7 +178,7 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
         return numpy.arange(count)
     starts = value_offsets(keys)[:-1].astype(numpy.int64)
     lengths = value_lengths(keys)
-    words = _words_at_every_byte(keys)
+    words = words_at_every_byte(keys)
     position = _shared_prefix_length(keys)
     order = numpy.arange(count)
     tied = None  # the places in order whose keys are still tied
@@ -179,7 +190,7 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
         member_starts = starts if tied is None else starts[members]
         known = numpy.clip(member_lengths - position, 0, 8)
         word = words[member_starts + numpy.minimum(position, member_lengths)]
-        word &= _FIRST_BYTES[known]
+        word &= FIRST_BYTES[known]
         if tied is None:
             sorting = numpy.argsort(word, kind="stable")
             order = members = members[sorting]
@@ -196,7 +207,7 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
         groups = runs[still]
 
 
-def _words_at_every_byte(keys: pyarrow.Array) -> numpy.ndarray:
+def words_at_every_byte(keys: pyarrow.Array) -> numpy.ndarray:
     """The 8 bytes from each position of the keys' data as one big-endian integer (an
     overlapping view of the data, zero-padded at the end)."""
     data = keys.buffers()[2]

@@ -18,9 +18,9 @@ from server.limits import Limits
 CHUNK_SIZES = [None, 1, 2, 3, 7, 8192]
 BLOCK_SIZES = [1, 7, 8192, 1 << 20]
 HEADER = "Date,Department Name,Number of Sales\n"
-# Every knob at its smallest: each block's rows kept ungrouped, every table grouped in two
-# halves, partial sums merged after every block, odd blocks retried in one-row pieces.
-TINY = dict(rows_to_judge_grouping=1, split_rows=1, partial_rows=1, piece_bytes=1)
+# Every knob at its smallest: each block's rows kept ungrouped, partial sums in three parts
+# merged after every block, odd blocks retried in one-row pieces.
+TINY = dict(rows_to_judge_grouping=1, parts=3, partial_rows=1, piece_bytes=1)
 
 
 def aggregate(data: bytes, chunk: int | None = None, block: int = 1 << 20, tiny: bool = False,
@@ -335,6 +335,31 @@ def test_too_many_departments():
         aggregate(data, max_departments=2)
 
 
+@pytest.mark.parametrize("shape", ["every row new", "a new name after many known ones"])
+def test_too_many_departments_refused_as_they_arrive(shape):
+    """Past the limit, feed() raises within a few blocks of the first name too many, not at
+    finish(): whether each block alone holds more names than allowed, or every block stays
+    within the limit and only the file as a whole does not."""
+    limit, block = 1000, 64 * 1024
+    header = b"Department Name,Number of Sales\n"
+    if shape == "every row new":
+        rows = [b"Department %07d %s,1\n" % (i, b"x" * 40) for i in range(200_000)]
+        first_too_many = limit  # the row holding the (limit + 1)-th name
+    else:
+        known = [b"Known %04d,1\n" % (i % limit) for i in range(100_000)]
+        rows = known + [b"Newcomer,1\n"] + known
+        first_too_many = len(known)
+    aggregator = Aggregator(max_departments=limit, tuning=Tuning(block_size=block))
+    aggregator.feed(header)
+    fed = 0
+    with pytest.raises(LimitExceeded, match="more than 1,000 different departments"):
+        for start in range(0, len(rows), 100):
+            aggregator.feed(b"".join(rows[start:start + 100]))
+            fed = start + 100
+    bytes_after = sum(map(len, rows[first_too_many:fed]))
+    assert bytes_after <= 8 * block, bytes_after
+
+
 def test_never_holds_the_file():
     """Memory is the totals plus about one block: feeding 14 MB in small chunks, the interpreter
     never holds more than a few blocks' worth of bytes at once."""
@@ -380,7 +405,7 @@ def test_many_departments_are_kept_as_rows_and_still_add_up():
     departments = len({row.split(",")[0].strip() for row in rows})
     assert departments > 20_000
     for tuning in (Tuning(block_size=128 * 1024),  # 9,000 rows a block: judged ungroupable
-                   Tuning(block_size=128 * 1024, partial_rows=1, split_rows=1),
+                   Tuning(block_size=128 * 1024, partial_rows=1, parts=1),
                    Tuning(block_size=16 * 1024, rows_to_judge_grouping=1, partial_rows=50_000)):
         aggregator = Aggregator(tuning=tuning)
         for start in range(0, len(data), 8192):
@@ -440,7 +465,7 @@ def test_grouping_in_two_halves_adds_up_like_grouping_at_once():
     data = ("Department Name,Number of Sales\n" + "\n".join(rows) + "\n").encode()
     expected = reference.aggregate(data).totals
     for block in (64, 1000, 1 << 20):
-        for tuning in (Tuning(block_size=block), Tuning(block_size=block, split_rows=1),
+        for tuning in (Tuning(block_size=block), Tuning(block_size=block, parts=1),
                        Tuning(block_size=block, **TINY)):
             aggregator = Aggregator(tuning=tuning)
             aggregator.feed(data)

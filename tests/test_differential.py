@@ -113,13 +113,14 @@ def test_generated_file_agrees_with_the_reference(seed):
     rng = random.Random(seed * 7919)
     for columnar, small in ((True, False), (True, True), (False, False)):
         # Half the time, judge grouping from one row: blocks kept as rows (as for files with a
-        # million departments) get the same scrutiny; likewise sums merged in two halves at
-        # once, as for large tables. The second columnar run also merges partial sums after
-        # every block and retries odd blocks in one-row pieces.
+        # million departments) get the same scrutiny; sums are kept in one, three or sixteen
+        # parts. The second columnar run also merges partial sums after every block and
+        # retries odd blocks in one-row pieces.
         judge = rng.choice([1, 4096])
         chunk = rng.choice([1, 2, 3, 7, 64, 1000, 8192, len(data) or 1])
         block = rng.choice([16, 100, 1000, 8192, 1 << 20])
-        tuning = Tuning(block_size=block, rows_to_judge_grouping=judge, split_rows=judge,
+        tuning = Tuning(block_size=block, rows_to_judge_grouping=judge,
+                        parts=rng.choice([1, 3, 16]),
                         **({"partial_rows": 1, "piece_bytes": rng.choice([1, 64])} if small
                            else {}))
         outcome = run(data, chunk, columnar=columnar, tuning=tuning)
@@ -154,7 +155,7 @@ def test_exported_file_agrees_with_the_reference(seed):
         tuning = Tuning(block_size=rng.choice([600, 2048, 16384]),
                         piece_bytes=rng.choice([50, 300, 4096]),
                         rows_to_judge_grouping=rng.choice([1, 4096]),
-                        split_rows=rng.choice([1, 1 << 19]), partial_rows=rng.choice([1, 4 << 20]))
+                        parts=rng.choice([1, 16]), partial_rows=rng.choice([1, 4 << 20]))
         rejected_file = io.BytesIO()
         assert run(data, chunk, rejected_file, tuning=tuning) == exact, (seed, chunk, tuning)
         assert rejected_file.getvalue() == exact_file.getvalue(), (seed, chunk, tuning)

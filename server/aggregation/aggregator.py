@@ -119,7 +119,7 @@ class Aggregator:
         self._check_whole_file()
         encoding = self._transcoder.encoding if valid_utf8 else ENCODING_WINDOWS_1252
         state = self._state
-        totals = final_totals(self._partials, state.totals, encoding, self._tuning.split_rows)
+        totals = final_totals(self._partials, state.totals, encoding)
         if len(totals) > self._max_departments:
             raise too_many_departments(self._max_departments)
         samples = [Rejection(line, decode_text(reason, encoding))

@@ -119,8 +119,11 @@ class ColumnarPath:
         partial = pyarrow.table({"k": grouped.column("k"), "v": grouped.column("v_sum")})
         if fit is not None:
             partial = partial.filter(pyarrow.compute.is_valid(partial.column("k")))
+        # (Only while a block's rows cannot pass the departments limit: a block that does is
+        # refused as soon as it is grouped.)
         self._rows_per_block = (count >= self._tuning.rows_to_judge_grouping
-                                and partial.num_rows > count // 2)
+                                and partial.num_rows > count // 2
+                                and count <= self._partials.max_departments)
         return partial, True
 
     def _trimmed(self, partial: pyarrow.Table) -> tuple[pyarrow.Table, pyarrow.Array | None]:
@@ -136,7 +139,7 @@ class ColumnarPath:
             blank = pyarrow.compute.unique(partial.column("k").filter(empty))
             kept = pyarrow.compute.invert(empty)
             names, values = names.filter(kept), values.filter(kept)
-        return group(pyarrow.table({"k": names, "v": values}), self._tuning.split_rows), blank
+        return group(pyarrow.table({"k": names, "v": values})), blank
 
 
 def _null_where_not(names: pyarrow.ChunkedArray, fit: numpy.ndarray) -> pyarrow.ChunkedArray:

@@ -1,4 +1,5 @@
-"""Partial sums: kept per block, grouped (in two halves when large), merged into the totals."""
+"""Partial sums: kept in parts by a hash of the name, each part merged on its own as it grows,
+so that every hash table stays small and the count of departments is known as they arrive."""
 
 from __future__ import annotations
 
@@ -12,99 +13,141 @@ from server.aggregation.encoding import ENCODING_WINDOWS_1252, decode_text, deco
 from server.aggregation.errors import InputError, too_many_departments
 from server.aggregation.state import INT64_MAX, INT64_MIN
 from server.aggregation.tuning import Tuning
-from server.departments import Departments, value_offsets
+from server.departments import FIRST_BYTES, Departments, value_offsets, words_at_every_byte
+
+# Why parts: grouping a million distinct names at once builds a hash table far larger than the
+# caches (measured: 0.51 s for 3.4M rows of 950,000 names, 0.19 s for the same rows in 16 parts
+# of a sixteenth of the names each). Equal names always land in the same part, so the parts'
+# sums never need merging with each other, and the parts can be grouped on two threads at once.
+_MIX_FIRST = numpy.uint64(0x9E3779B97F4A7C15)
+_MIX_LAST = numpy.uint64(0xC2B2AE3D27D4EB4F)
 
 
-def group(table: pyarrow.Table, split_rows: int) -> pyarrow.Table:
-    """Sums v per k (binary keys); a table of split_rows or more in two halves at once."""
-    # The halves are split by each key's last byte, so that equal keys stay together, and grouped
-    # on two threads: two hash tables of half the size, and nothing to merge afterwards.
-    if table.num_rows < split_rows:
-        return _group_together(table)
-    odd = _last_byte_odd(table.column("k"))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="group") as pool:
-        other_half = pool.submit(lambda: _group_together(table.filter(odd)))
-        even = _group_together(table.filter(pyarrow.compute.invert(odd)))
-        return pyarrow.concat_tables([even, other_half.result()])
-
-
-def _group_together(table: pyarrow.Table) -> pyarrow.Table:
+def group(table: pyarrow.Table) -> pyarrow.Table:
+    """Sums v per k (binary keys)."""
     grouped = table.group_by("k", use_threads=False).aggregate([("v", "sum")])
     return pyarrow.table({"k": grouped.column("k"), "v": grouped.column("v_sum")})
 
 
-def _last_byte_odd(keys: pyarrow.ChunkedArray) -> pyarrow.Array:
-    """Per key: is its last byte odd (false for an empty key)."""
-    parts = []
-    for chunk in keys.chunks:
-        offsets = value_offsets(chunk)
-        data = chunk.buffers()[2]
-        if data is None or len(data) == 0:
-            parts.append(numpy.zeros(len(chunk), bool))
-            continue
-        last = numpy.frombuffer(data, numpy.uint8)[numpy.maximum(offsets[1:] - 1, 0)]
-        parts.append((last & 1).astype(bool) & (offsets[1:] > offsets[:-1]))
-    return pyarrow.array(numpy.concatenate(parts) if parts else numpy.zeros(0, bool))
+def part_numbers(keys: pyarrow.Array, parts: int) -> numpy.ndarray:
+    """For each binary key, its part in 0..parts-1 (parts <= 256): a hash of its first and last 8 bytes and
+    its length (equal keys, equal parts)."""
+    offsets = value_offsets(keys).astype(numpy.int64)
+    starts, ends = offsets[:-1], offsets[1:]
+    lengths = ends - starts
+    words = words_at_every_byte(keys)
+    known = FIRST_BYTES[numpy.minimum(lengths, 8)]
+    first = words[starts] & known
+    last = words[numpy.maximum(ends - 8, starts)] & known
+    mixed = first * _MIX_FIRST + last * _MIX_LAST + lengths.astype(numpy.uint64)
+    return ((mixed >> numpy.uint64(32)) % numpy.uint64(parts)).astype(numpy.uint8)
+
+
+def split(table: pyarrow.Table, parts: int) -> list[pyarrow.Table]:
+    """The table's rows in parts by part_numbers() of k (an empty table for an empty part)."""
+    if parts == 1:
+        return [table]
+    table = table.combine_chunks()
+    numbers = part_numbers(table.column("k").chunk(0) if table.num_rows else
+                           pyarrow.array([], pyarrow.binary()), parts)
+    order = numpy.argsort(numbers, kind="stable")  # a radix sort, for bytes
+    ordered = table.take(pyarrow.array(order))
+    bounds = numpy.concatenate([[0], numpy.cumsum(numpy.bincount(numbers, minlength=parts))])
+    return [ordered.slice(int(start), int(end - start))
+            for start, end in zip(bounds[:-1], bounds[1:])]
+
+
+class _Part:
+    """One part's sums: a merged table (one row per name) and the tables added since."""
+
+    def __init__(self) -> None:
+        self.tables: list[pyarrow.Table] = []
+        self.rows = 0  # in tables, merged one included
+        self.departments = 0  # in the merged table
+
+    def add(self, table: pyarrow.Table) -> None:
+        if table.num_rows:
+            self.tables.append(table)
+            self.rows += table.num_rows
+
+    def merge(self) -> None:
+        if len(self.tables) > 1 or (self.tables and self.rows > self.departments):
+            merged = group(pyarrow.concat_tables(self.tables))
+            self.tables = [merged]
+            self.rows = self.departments = merged.num_rows
 
 
 class Partials:
-    """The columnar path's sums: Arrow tables of (k: trimmed name bytes, v: sum), merged now and
-    then; together they can never leave 64 bits (see fits)."""
+    """The columnar path's sums: Arrow tables of (k: trimmed name bytes, v: sum) in parts, each
+    merged as its new rows grow; together they can never leave
+    64 bits (see fits). Raises LimitExceeded as soon as the merged parts hold more departments
+    than the limit."""
 
     def __init__(self, tuning: Tuning, max_departments: int) -> None:
-        self._tuning = tuning
-        self._max_departments = max_departments
-        self._tables: list[pyarrow.Table] = []
-        self._rows = 0
+        self._parts = [_Part() for _ in range(tuning.parts)]
+        self.max_departments = max_departments
+        # Rows a part takes in between merges: few when the limit is low, so that a file
+        # beyond it is caught early, and memory stays within what the limit allows.
+        self._base = min(tuning.partial_rows, max(256, max_departments // tuning.parts))
         self.bound = 0  # the largest absolute sum the tables could hold
-        self.departments = 0  # a lower bound, from grouped tables
+        self.departments = 0  # a lower bound: the merged parts' and the largest grouped table's
 
     def fits(self, bound: int) -> bool:
         """True if sums that could grow by bound still cannot leave 64 bits."""
         return self.bound + bound <= INT64_MAX
 
     def add(self, table: pyarrow.Table, bound: int, grouped: bool) -> None:
-        """Keeps a table of sums (grouped or not) within bound; merges all once they grow long."""
+        """Keeps a table of sums (grouped by name or not) within bound, merging the parts it
+        grows; raises LimitExceeded past the departments limit."""
         if grouped:
-            self.departments = max(self.departments, table.num_rows)
-        self._tables.append(table)
-        self._rows += table.num_rows
+            self._count(table.num_rows)
         self.bound += bound
-        if self._rows > max(4 * self.departments, self._tuning.partial_rows):
-            self.consolidate()
+        merged = False
+        for part, piece in zip(self._parts, split(table, len(self._parts))):
+            part.add(piece)
+            # Merged once its new rows outnumber both the base and twice its departments:
+            # each row is then grouped about 1.5 times in all, and memory stays within
+            # about three times the departments' rows.
+            if part.rows - part.departments > max(self._base, 2 * part.departments):
+                part.merge()
+                merged = True
+        if merged:
+            self._count(sum(part.departments for part in self._parts))
 
-    def consolidate(self) -> None:
-        """Merges the tables into one; raises LimitExceeded past the departments limit."""
-        merged = group(pyarrow.concat_tables(self._tables), self._tuning.split_rows)
-        self._tables = [merged]
-        self._rows = self.departments = merged.num_rows
-        if merged.num_rows > self._max_departments:
-            raise too_many_departments(self._max_departments)
+    def _count(self, departments: int) -> None:
+        self.departments = max(self.departments, departments)
+        if self.departments > self.max_departments:
+            raise too_many_departments(self.max_departments)
 
     def merged(self) -> pyarrow.Table | None:
-        """All sums in one table, or None if there are none."""
-        if not self._tables:
+        """All sums in one table (one row per name), or None if there are none."""
+        parts = [part for part in self._parts if part.tables]
+        if not parts:
             return None
-        if len(self._tables) > 1:
-            self.consolidate()
-        return self._tables[0]
+        # Half the parts on another thread: Arrow groups without the GIL.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge") as pool:
+            other_half = pool.submit(lambda: [part.merge() for part in parts[1::2]])
+            for part in parts[::2]:
+                part.merge()
+            other_half.result()
+        self._count(sum(part.departments for part in parts))
+        return pyarrow.concat_tables([part.tables[0] for part in parts])
 
 
-def final_totals(partials: Partials, exact: dict[str, int], encoding: str,
-                 split_rows: int) -> Departments:
+def final_totals(partials: Partials, exact: dict[str, int], encoding: str) -> Departments:
     """Both paths' sums, decoded, in output order; raises InputError for a total beyond 64 bits."""
     # exact holds the exact path's sums by the Latin-1 view of the name; it may be added to.
+    if exact and partials.fits(sum(abs(total) for total in exact.values())):
+        partials.add(pyarrow.table({
+            "k": pyarrow.array([key.encode("latin-1") for key in exact], pyarrow.binary()),
+            "v": pyarrow.array(list(exact.values()), pyarrow.int64())}), 0, grouped=True)
+        exact = {}
     table = partials.merged()
-    if table is not None and exact:
-        if partials.fits(sum(abs(total) for total in exact.values())):
-            table = group(pyarrow.concat_tables([table, pyarrow.table({
-                "k": pyarrow.array([key.encode("latin-1") for key in exact], pyarrow.binary()),
-                "v": pyarrow.array(list(exact.values()), pyarrow.int64())})]), split_rows)
-        else:  # sums beyond 64 bits may still come back: add them up as Python integers
-            for key, total in zip(table.column("k").to_pylist(), table.column("v").to_pylist()):
-                name = key.decode("latin-1")
-                exact[name] = exact.get(name, 0) + total
-            table = None
+    if table is not None and exact:  # sums beyond 64 bits may still come back: add them up
+        for key, total in zip(table.column("k").to_pylist(), table.column("v").to_pylist()):
+            name = key.decode("latin-1")
+            exact[name] = exact.get(name, 0) + total
+        table = None
     if table is not None:  # within 64 bits by construction
         keys = table.column("k")
         if encoding == ENCODING_WINDOWS_1252:

@@ -18,16 +18,21 @@ class Tuning:
     # A block that cannot take the columnar path whole is retried in pieces of about this size,
     # so that one odd row sends only its own piece down the exact path.
     piece_bytes: int = 256 * 1024
-    # Tables of partial sums this long are grouped in two halves on two threads at once.
-    split_rows: int = 1 << 19
+    # Partial sums are kept in this many parts by a hash of the name, each merged on its own
+    # (server/aggregation/merge.py).
+    parts: int = 16
     # A block this many rows long that groups to more than half as many departments marks a file
     # with so many departments that grouping block by block is not worth it.
     rows_to_judge_grouping: int = 4096
-    # Partial sums kept before they are merged (about 120 MB of rows): merging stays rare.
-    partial_rows: int = 4 << 20
+    # Rows a part takes in before it is merged, at most (fewer under a low departments limit),
+    # unless it holds so many departments that merging twice as many rows is worth it:
+    # 16 parts of 128K rows keep about two million rows unmerged.
+    partial_rows: int = 1 << 17
 
     def __post_init__(self) -> None:
-        for name in ("block_size", "piece_bytes", "split_rows", "rows_to_judge_grouping",
+        for name in ("block_size", "piece_bytes", "parts", "rows_to_judge_grouping",
                      "partial_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"Tuning.{name} must be at least 1")
+        if self.parts > 256:
+            raise ValueError("Tuning.parts must be at most 256")
