@@ -49,15 +49,10 @@ class Departments:
         if len(names) == 0:
             return cls(names, totals)
         folded = pc.cast(pc.utf8_lower(names), pyarrow.binary())
-        order = byte_order(folded)
-        # Names equal but for case are ordered by exact name: those few again, on the key
-        # `folded NUL name` (names hold no NUL, so a shorter folded name still sorts first).
-        in_order = pc.take(folded, pyarrow.array(order))
-        tied_next = pc.equal(in_order.slice(1), in_order.slice(0, len(in_order) - 1))
-        if pc.any(tied_next).as_py():
-            tied_next = tied_next.to_numpy(zero_copy_only=False)
-            tied = numpy.flatnonzero(numpy.concatenate([[False], tied_next])
-                                     | numpy.concatenate([tied_next, [False]]))
+        order, tied = byte_order(folded, with_ties=True)
+        if len(tied):
+            # Names equal but for case are ordered by exact name: those few again, on the key
+            # `folded NUL name` (names hold no NUL, so a shorter folded name still sorts first).
             members = pyarrow.array(order[tied])
             keys = pc.binary_join_element_wise(pc.take(folded, members),
                                                pc.cast(pc.take(names, members), pyarrow.binary()),
@@ -163,9 +158,10 @@ FIRST_BYTES = numpy.array([0] + [((1 << 8 * k) - 1) << 8 * (8 - k) for k in rang
                            numpy.uint64)
 
 
-def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
+def byte_order(keys: pyarrow.Array, with_ties: bool = False):
     """Indices that sort binary keys holding no NUL byte in byte order (equal keys in any
-    order).
+    order); with_ties=True also returns the places in that order that hold a key equal to
+    another one (ascending).
 
     Sorting a million strings with Arrow or numpy takes about a second here; this sorts 64-bit
     integers instead: the next 8 bytes of each key, after the prefix all keys share, and then,
@@ -174,13 +170,21 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
     """
     keys = _array(keys)
     count = len(keys)
-    if count < 2:
-        return numpy.arange(count)
+    equal: list[numpy.ndarray] = []  # places of keys found equal to another, by round
+    order = numpy.arange(count)
+    if count >= 2:
+        _sort_rounds(keys, order, equal)
+    if not with_ties:
+        return order
+    return order, numpy.sort(numpy.concatenate(equal)) if equal else numpy.zeros(0, numpy.intp)
+
+
+def _sort_rounds(keys: pyarrow.Array, order: numpy.ndarray, equal: list[numpy.ndarray]) -> None:
+    """byte_order()'s rounds, sorting order in place."""
     starts = value_offsets(keys)[:-1].astype(numpy.int64)
     lengths = value_lengths(keys)
     words = words_at_every_byte(keys)
     position = _shared_prefix_length(keys)
-    order = numpy.arange(count)
     tied = None  # the places in order whose keys are still tied
     groups = None  # and their tie groups, ascending
     while True:
@@ -193,16 +197,22 @@ def byte_order(keys: pyarrow.Array) -> numpy.ndarray:
         word &= FIRST_BYTES[known]
         if tied is None:
             sorting = numpy.argsort(word, kind="stable")
-            order = members = members[sorting]
+            order[:] = members = members[sorting]
         else:
             sorting = numpy.lexsort((word, groups))
             order[tied] = members = members[sorting]
             groups = groups[sorting]
         runs = _runs(word[sorting], groups)
         position += 8
-        still = (numpy.bincount(runs)[runs] > 1) & (known[sorting] == 8)
+        shared = numpy.bincount(runs)[runs] > 1
+        # Tied on a word in which the keys end: equal keys (equal words end keys together,
+        # as keys hold no NUL).
+        ended = shared & (known[sorting] < 8)
+        if ended.any():
+            equal.append(numpy.flatnonzero(ended) if tied is None else tied[ended])
+        still = shared & ~ended
         if not still.any():
-            return order
+            return
         tied = numpy.flatnonzero(still) if tied is None else tied[still]
         groups = runs[still]
 

@@ -420,8 +420,11 @@ def test_many_departments_are_kept_as_rows_and_still_add_up():
 @settings(max_examples=300, deadline=None)
 def test_byte_order_sorts_like_python(keys, start):
     values = pyarrow.array(keys, pyarrow.binary()).slice(min(start, len(keys)))
-    order = byte_order(values)
-    assert [values[int(i)].as_py() for i in order] == sorted(values.to_pylist())
+    order, tied = byte_order(values, with_ties=True)
+    ordered = [values[int(i)].as_py() for i in order]
+    assert ordered == sorted(values.to_pylist())
+    assert tied.tolist() == [place for place, key in enumerate(ordered)
+                             if ordered.count(key) > 1]
 
 
 def test_a_byte_that_is_not_utf8_at_a_block_edge_makes_the_file_windows_1252():
