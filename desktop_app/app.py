@@ -11,6 +11,7 @@ from desktop_app.event_loop import WindowLoop
 from desktop_app.main_window import MainWindow
 from desktop_app.server_runner import EmbeddedServer
 from server.app import ServerStartError
+from server.memory import configure_process
 
 
 def run_window(args: argparse.Namespace, server_config=None) -> int:
@@ -29,6 +30,7 @@ def _show_window(app: QApplication, args: argparse.Namespace, server_config,
     server = None
     address = args.server
     if not address:
+        configure_process()  # the embedded server allocates as `serve` does
         try:
             server = EmbeddedServer(server_config, loop.loop)
         except ServerStartError as exc:

@@ -181,8 +181,11 @@ def byte_order(keys: pyarrow.Array, with_ties: bool = False):
 
 def _sort_rounds(keys: pyarrow.Array, order: numpy.ndarray, equal: list[numpy.ndarray]) -> None:
     """byte_order()'s rounds, sorting order in place."""
-    starts = value_offsets(keys)[:-1].astype(numpy.int64)
-    lengths = value_lengths(keys)
+    # int32 throughout (Arrow's offsets are): a million keys' arrays of positions are the
+    # bulk of the memory a sort needs.
+    offsets = value_offsets(keys)
+    starts = offsets[:-1]
+    lengths = numpy.diff(offsets)
     words = words_at_every_byte(keys)
     position = _shared_prefix_length(keys)
     tied = None  # the places in order whose keys are still tied
@@ -192,7 +195,7 @@ def _sort_rounds(keys: pyarrow.Array, order: numpy.ndarray, equal: list[numpy.nd
         # (In the first round order is 0, 1, 2...: no need to gather.)
         member_lengths = lengths if tied is None else lengths[members]
         member_starts = starts if tied is None else starts[members]
-        known = numpy.clip(member_lengths - position, 0, 8)
+        known = numpy.clip(member_lengths - position, 0, 8).astype(numpy.uint8)
         word = words[member_starts + numpy.minimum(position, member_lengths)]
         word &= FIRST_BYTES[known]
         if tied is None:

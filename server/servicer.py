@@ -17,11 +17,15 @@ from server.job_replies import encode_departments, encode_job, job_message
 from server.job_store import JobRecord
 from server.jobs import (Abandoned, JobManager, OutputError, UploadJob, cannot_write_message,
                          is_job_id)
+from server.memory import release_unused
 from server.upload_feeder import BlockFeeder
 
 log = logging.getLogger(__name__)
 
 SERVER_STOPPING_MESSAGE = "The server was stopped during the upload; please upload the file again."
+# Once uploads have ended and none has started for this long, freed memory goes back to the
+# system (server/memory.py): after the reply has gone, and not between two uploads in a row.
+RELEASE_MEMORY_AFTER_SECONDS = 1.0
 
 
 class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
@@ -59,6 +63,21 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             raise
 
     async def UploadCSV(self, _request_iterator, context):
+        try:
+            return await self._upload(context)
+        finally:
+            asyncio.get_running_loop().call_later(RELEASE_MEMORY_AFTER_SECONDS,
+                                                  self._release_memory_if_idle)
+
+    def _release_memory_if_idle(self) -> None:
+        if self._stopping or not self._jobs.wait_idle(0):
+            return
+        try:
+            self._executor.submit(release_unused)
+        except RuntimeError:  # the server has stopped meanwhile
+            pass
+
+    async def _upload(self, context: grpc.aio.ServicerContext):
         try:
             job = self._jobs.start_upload()  # quick: one file opened, one row written
         except LimitExceeded as exc:
