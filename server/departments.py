@@ -48,7 +48,10 @@ class Departments:
         names, totals = _array(names), _array(totals)
         if len(names) == 0:
             return cls(names, totals)
-        folded = pc.cast(pc.utf8_lower(names), pyarrow.binary())
+        # (ASCII names folded byte by byte: the same, and many times faster on long names.)
+        ascii = pc.all(pc.string_is_ascii(names)).as_py()
+        folded = pc.cast(pc.ascii_lower(names) if ascii else pc.utf8_lower(names),
+                         pyarrow.binary())
         order, tied = byte_order(folded, with_ties=True)
         if len(tied):
             # Names equal but for case are ordered by exact name: those few again, on the key
@@ -186,7 +189,6 @@ def _sort_rounds(keys: pyarrow.Array, order: numpy.ndarray, equal: list[numpy.nd
     offsets = value_offsets(keys)
     starts = offsets[:-1]
     lengths = numpy.diff(offsets)
-    words = words_at_every_byte(keys)
     position = _shared_prefix_length(keys)
     tied = None  # the places in order whose keys are still tied
     groups = None  # and their tie groups, ascending
@@ -196,7 +198,7 @@ def _sort_rounds(keys: pyarrow.Array, order: numpy.ndarray, equal: list[numpy.nd
         member_lengths = lengths if tied is None else lengths[members]
         member_starts = starts if tied is None else starts[members]
         known = numpy.clip(member_lengths - position, 0, 8).astype(numpy.uint8)
-        word = words[member_starts + numpy.minimum(position, member_lengths)]
+        word = words_at(keys, member_starts + numpy.minimum(position, member_lengths))
         word &= FIRST_BYTES[known]
         if tied is None:
             sorting = numpy.argsort(word, kind="stable")
@@ -220,14 +222,29 @@ def _sort_rounds(keys: pyarrow.Array, order: numpy.ndarray, equal: list[numpy.nd
         groups = runs[still]
 
 
-def words_at_every_byte(keys: pyarrow.Array) -> numpy.ndarray:
-    """The 8 bytes from each position of the keys' data as one big-endian integer (an
-    overlapping view of the data, zero-padded at the end)."""
+def words_at(keys: pyarrow.Array, positions: numpy.ndarray) -> numpy.ndarray:
+    """The 8 bytes at each position of the keys' data as one big-endian integer, zero past the
+    end of the data."""
     data = keys.buffers()[2]
-    padded = numpy.zeros((len(data) if data is not None else 0) + 8, numpy.uint8)
-    if data is not None:
-        padded[:len(data)] = numpy.frombuffer(data, numpy.uint8)
-    return numpy.ndarray((len(padded) - 7,), ">u8", padded, strides=(1,))
+    size = len(data) if data is not None else 0
+    words = numpy.zeros(len(positions), numpy.uint64)
+    if not size:
+        return words
+    view = numpy.frombuffer(data, numpy.uint8)
+    # A view of overlapping words, read in place but for the last 8 bytes: a copy of a whole
+    # block's data per call cost more than the rest (fresh pages, faulted in each time).
+    inside = numpy.ndarray((max(size - 7, 0),), ">u8", view, strides=(1,))
+    tail = numpy.zeros(16, numpy.uint8)
+    tail[:min(size, 8)] = view[max(size - 8, 0):]
+    tail_words = numpy.ndarray((9,), ">u8", tail, strides=(1,))
+    near_end = positions > size - 8
+    if near_end.any():
+        words[near_end] = tail_words[positions[near_end] - max(size - 8, 0)]
+        far = ~near_end
+        words[far] = inside[positions[far]]
+    else:
+        words[:] = inside[positions]
+    return words
 
 
 def _shared_prefix_length(keys: pyarrow.Array) -> int:

@@ -13,14 +13,14 @@ from server.aggregation.encoding import ENCODING_WINDOWS_1252, decode_text, deco
 from server.aggregation.errors import InputError, too_many_departments
 from server.aggregation.state import INT64_MAX, INT64_MIN
 from server.aggregation.tuning import Tuning
-from server.departments import FIRST_BYTES, Departments, value_offsets, words_at_every_byte
+from server.departments import FIRST_BYTES, Departments, value_offsets, words_at
 
 # Why parts: grouping a million distinct names at once builds a hash table far larger than the
 # caches (measured: 0.51 s for 3.4M rows of 950,000 names, 0.19 s for the same rows in 16 parts
 # of a sixteenth of the names each). Equal names always land in the same part, so the parts'
 # sums never need merging with each other, and the parts can be grouped on two threads at once.
-_MIX_FIRST = numpy.uint64(0x9E3779B97F4A7C15)
-_MIX_LAST = numpy.uint64(0xC2B2AE3D27D4EB4F)
+_MIX = [numpy.uint64(constant) for constant in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F,
+                                                 0x165667B19E3779F9, 0x27D4EB2F165667C5)]
 
 
 def group(table: pyarrow.Table) -> pyarrow.Table:
@@ -30,17 +30,33 @@ def group(table: pyarrow.Table) -> pyarrow.Table:
 
 
 def part_numbers(keys: pyarrow.Array, parts: int) -> numpy.ndarray:
-    """For each binary key, its part in 0..parts-1 (parts <= 256): a hash of its first and last 8 bytes and
-    its length (equal keys, equal parts)."""
+    """For each binary key, its part in 0..parts-1 (parts <= 256): a hash of its length, its
+    first, middle and last 8 bytes, and the sum of all its bytes (equal keys, equal parts;
+    names that differ only inside, like `Store 000123 ...padding...`, still spread)."""
     offsets = value_offsets(keys).astype(numpy.int64)
     starts, ends = offsets[:-1], offsets[1:]
     lengths = ends - starts
-    words = words_at_every_byte(keys)
     known = FIRST_BYTES[numpy.minimum(lengths, 8)]
-    first = words[starts] & known
-    last = words[numpy.maximum(ends - 8, starts)] & known
-    mixed = first * _MIX_FIRST + last * _MIX_LAST + lengths.astype(numpy.uint64)
+    first = words_at(keys, starts) & known
+    middle = words_at(keys, numpy.maximum(starts + lengths // 2 - 4, starts)) & known
+    last = words_at(keys, numpy.maximum(ends - 8, starts)) & known
+    mixed = (first * _MIX[0] + middle * _MIX[1] + last * _MIX[2]
+             + _byte_sums(keys, starts, lengths) * _MIX[3] + lengths.astype(numpy.uint64))
     return ((mixed >> numpy.uint64(32)) % numpy.uint64(parts)).astype(numpy.uint8)
+
+
+def _byte_sums(keys: pyarrow.Array, starts: numpy.ndarray,
+               lengths: numpy.ndarray) -> numpy.ndarray:
+    """The sum of each key's bytes (uint64)."""
+    sums = numpy.zeros(len(starts), numpy.uint64)
+    data = keys.buffers()[2]
+    filled = numpy.flatnonzero(lengths > 0)
+    if data is None or not len(filled):
+        return sums
+    view = numpy.frombuffer(data, numpy.uint8)[:int(starts[-1] + lengths[-1])]
+    # Keys lie back to back: each non-empty key's sum runs from its start to the next one's.
+    sums[filled] = numpy.add.reduceat(view, starts[filled], dtype=numpy.uint64)
+    return sums
 
 
 def split(table: pyarrow.Table, parts: int) -> list[pyarrow.Table]:
@@ -86,9 +102,16 @@ class Partials:
     def __init__(self, tuning: Tuning, max_departments: int) -> None:
         self._parts = [_Part() for _ in range(tuning.parts)]
         self.max_departments = max_departments
-        # Rows a part takes in between merges: few when the limit is low, so that a file
-        # beyond it is caught early, and memory stays within what the limit allows.
-        self._base = min(tuning.partial_rows, max(256, max_departments // tuning.parts))
+        # Rows a part takes in between merges: at least the base, and at most the limit's
+        # share, so that memory stays within what about twice the limit's departments need.
+        share = max(256, max_departments // tuning.parts)
+        self._base = min(tuning.partial_rows, share)
+        self._most = max(self._base, share)
+        # Once the merged departments and the rows not yet merged could pass the limit, all
+        # parts are merged after this many more rows: a file beyond the limit is caught
+        # within an eighth of the limit's rows. (A file within an eighth of the limit is
+        # merged that often to the end: up to eight times the grouping, for those files only.)
+        self._check_rows = max(256, max_departments // 8)
         self.bound = 0  # the largest absolute sum the tables could hold
         self.departments = 0  # a lower bound: the merged parts' and the largest grouped table's
 
@@ -105,32 +128,42 @@ class Partials:
         merged = False
         for part, piece in zip(self._parts, split(table, len(self._parts))):
             part.add(piece)
-            # Merged once its new rows outnumber both the base and twice its departments:
-            # each row is then grouped about 1.5 times in all, and memory stays within
-            # about three times the departments' rows.
-            if part.rows - part.departments > max(self._base, 2 * part.departments):
+            # Merged once its new rows outnumber both the base and twice its departments
+            # (each row is then grouped about 1.5 times in all), or the limit's share.
+            if part.rows - part.departments > min(max(self._base, 2 * part.departments),
+                                                  self._most):
                 part.merge()
                 merged = True
-        if merged:
-            self._count(sum(part.departments for part in self._parts))
+        unmerged = sum(part.rows - part.departments for part in self._parts)
+        merged_departments = sum(part.departments for part in self._parts)
+        if (unmerged >= self._check_rows
+                and merged_departments + unmerged > self.max_departments):
+            self._merge_all()
+        elif merged:
+            self._count(merged_departments)
 
     def _count(self, departments: int) -> None:
         self.departments = max(self.departments, departments)
         if self.departments > self.max_departments:
             raise too_many_departments(self.max_departments)
 
-    def merged(self) -> pyarrow.Table | None:
-        """All sums in one table (one row per name), or None if there are none."""
+    def _merge_all(self) -> list[_Part]:
+        """Merges every part that holds sums (half of them on another thread: Arrow groups
+        without the GIL); returns them. Raises LimitExceeded past the limit."""
         parts = [part for part in self._parts if part.tables]
-        if not parts:
-            return None
-        # Half the parts on another thread: Arrow groups without the GIL.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="merge") as pool:
             other_half = pool.submit(lambda: [part.merge() for part in parts[1::2]])
             for part in parts[::2]:
                 part.merge()
             other_half.result()
         self._count(sum(part.departments for part in parts))
+        return parts
+
+    def merged(self) -> pyarrow.Table | None:
+        """All sums in one table (one row per name), or None if there are none."""
+        parts = self._merge_all()
+        if not parts:
+            return None
         return pyarrow.concat_tables([part.tables[0] for part in parts])
 
 
