@@ -15,9 +15,12 @@ import pyarrow
 import pyarrow.compute as pc
 
 _NAME_END = "\x00"  # names cannot hold NUL: a file with NUL bytes is refused as binary
-# A name a spreadsheet would run as a formula, and one that needs RFC 4180 quoting (a lone CR
-# included: csv.writer with an LF terminator leaves it bare, and readers split the row there).
-_FORMULA = r"^[=+\-@\t\r]"
+# A name a spreadsheet would run as a formula gets a leading quote; so does a name that starts
+# with a quote already, so that no two names are written alike (`'=a` and `=a` are `''=a` and
+# `'=a`: a reader drops one leading quote to get the name back). And a name that needs RFC 4180
+# quoting (a lone CR included: csv.writer with an LF terminator leaves it bare, and readers
+# split the row there).
+_FORMULA = r"^[=+\-@\t\r']"
 _NEEDS_QUOTES = '[,"\r\n]'
 
 
@@ -89,7 +92,7 @@ class Departments:
             return b""
         cells = self.names
         characters = concatenated(cells)  # one scan of all names decides what is needed
-        if any(start in characters for start in (b"=", b"+", b"-", b"@", b"\t", b"\r")):
+        if any(start in characters for start in (b"=", b"+", b"-", b"@", b"\t", b"\r", b"'")):
             cells = pc.if_else(pc.match_substring_regex(cells, _FORMULA),
                                pc.binary_join_element_wise("'", cells, ""), cells)
         if any(special in characters for special in (b",", b'"', b"\r", b"\n")):

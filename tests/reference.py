@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 WS = " \t\r\n\v\f"
 NUMBER = re.compile(r"[ \t\r\n\v\f]*([+-]?[0-9]+)(\.0*)?[ \t\r\n\v\f]*")
+# 1,200 / 1.200 / 1 200 / 1'200: one separator, repeated between groups of three digits.
+THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}([,.' ])[0-9]{3}(\1[0-9]{3})*")
 
 
 @dataclass
@@ -156,16 +158,29 @@ def aggregate(data: bytes) -> Outcome:
             shown = raw.strip(WS)
             if not shown:
                 rejected.append((line, "Number of Sales is empty; expected a whole number."))
+            elif THOUSANDS.fullmatch(shown):
+                separator = next(c for c in shown if not c.isdigit() and c not in "+-")
+                plain = "".join(c for c in shown if c.isdigit() or c in "+-")
+                rejected.append((line, f'Number of Sales "{shown}" is written with a thousands '
+                                       f'separator ("{separator}"); write it without one: '
+                                       f'{plain}.'))
             else:
                 shown = shown if len(shown) <= 40 else shown[:40] + "..."
                 rejected.append((line, f'Number of Sales "{shown}" is not a whole number.'))
-        elif not -(2**63) <= int(match.group(1)) < 2**63:
-            rejected.append((line, f"Number of Sales {raw.strip(WS)} does not fit in 64 bits."))
+        elif (len(match.group(1).lstrip("+-").lstrip("0")) > 19
+              or not -(2**63) <= int(match.group(1)) < 2**63):
+            shown = raw.strip(WS)
+            if len(shown) > 40:
+                shown = f"{shown[:20]}...{shown[-8:]} ({len(shown):,} characters)"
+            rejected.append((line, f"Number of Sales {shown} is too large; the largest total "
+                                   f"this server keeps is {2**63 - 1:,}."))
         else:
             totals[name] = totals.get(name, 0) + int(match.group(1))
             processed += 1
     if processed == 0 and not rejected:
         return Outcome(error="no data rows")
+    if processed == 0:
+        return Outcome(error="no row used")
     if any(not -(2**63) <= total < 2**63 for total in totals.values()):
         return Outcome(error="total overflow")
     # Case-insensitively by Unicode lowercase (so "ß" stays "ß", unlike casefold), then exactly.

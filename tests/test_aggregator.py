@@ -195,7 +195,8 @@ EXPECTED_REJECTIONS = [
     Rejection(4, "Department Name is empty."),
     Rejection(6, "The row has 2 fields; expected at least 3."),
     Rejection(7, 'Number of Sales "1.5" is not a whole number.'),
-    Rejection(9, "Number of Sales 99999999999999999999 does not fit in 64 bits."),
+    Rejection(9, "Number of Sales 99999999999999999999 is too large; the largest total this "
+                 "server keeps is 9,223,372,036,854,775,807."),
     Rejection(10, "Number of Sales is empty; expected a whole number."),
     Rejection(11, 'Number of Sales "1e3" is not a whole number.'),
     Rejection(12, "A quoted field has text after its closing quote; expected the delimiter or "
@@ -309,11 +310,11 @@ def test_unclosed_quote_is_one_bad_row():
      "The file starts with a UTF-16 byte-order mark but is not valid UTF-16 (unexpected end of "
      "data)."),
     (b"Department Name,Number of Sales\nT,9223372036854775807\nT,1\n", "The total for "
-     "department \"T\" is 9223372036854775808, which is too large to store (it does not fit in "
-     "64 bits)."),
+     "department \"T\" comes to 9,223,372,036,854,775,808, beyond the largest total this server "
+     "keeps (9,223,372,036,854,775,807)."),
     (b"Department Name,Number of Sales\nT,-9223372036854775808\nT,-1\n", "The total for "
-     "department \"T\" is -9223372036854775809, which is too large to store (it does not fit in "
-     "64 bits)."),
+     "department \"T\" comes to -9,223,372,036,854,775,809, beyond the largest total this server "
+     "keeps (-9,223,372,036,854,775,808)."),
     (b"x" * (2 << 20), "The first line of the file is longer than 1 MiB with no line break, so "
      "it is not a CSV header row."),
 ], ids=["empty", "blank lines", "header only", "header and empty rows", "one column missing",
@@ -325,6 +326,47 @@ def test_whole_file_failures(data, message):
             continue
         with pytest.raises(InputError) as info:
             aggregate(data, chunk, 8192)
+        assert str(info.value) == message
+
+
+@pytest.mark.parametrize("value, reason", [
+    ('"1,200"', 'Number of Sales "1,200" is written with a thousands separator (","); write it '
+                "without one: 1200."),
+    ("1.200", 'Number of Sales "1.200" is written with a thousands separator ("."); write it '
+              "without one: 1200."),
+    ('"-12,345,678"', 'Number of Sales "-12,345,678" is written with a thousands separator '
+                      '(","); write it without one: -12345678.'),
+    ("9" * 5000, "Number of Sales 99999999999999999999...99999999 (5,000 characters) is too "
+                 "large; the largest total this server keeps is 9,223,372,036,854,775,807."),
+    ("0" * 30 + "12", None),  # leading zeros: a small number
+], ids=["comma", "point", "several groups", "5000 digits", "leading zeros"])
+def test_numbers_people_write_are_read_or_rejected_with_their_reason(value, reason):
+    data = f"Department Name,Number of Sales\nToys,{value}\nToys,1\n".encode()
+    for columnar in (True, False):
+        result = aggregate(data, columnar=columnar)
+        if reason is None:
+            assert result.totals == [("Toys", 13)] and not result.rejected_samples
+        else:
+            assert result.totals == [("Toys", 1)]
+            assert result.rejected_samples == [Rejection(2, reason)]
+
+
+@pytest.mark.parametrize("rows, message", [
+    ("Toys,1.200\n", "No row of the file could be used: its only data row (line 2) was "
+                     'rejected. Number of Sales "1.200" is written with a thousands separator '
+                     '("."); write it without one: 1200.'),
+    ("Toys,1.200\nFood,3.400\nBooks,n/a\n",
+     "No row of the file could be used: all 3 data rows were rejected, most of them (2) for "
+     'this reason (first on line 2): Number of Sales "1.200" is written with a thousands '
+     'separator ("."); write it without one: 1200.'),
+    (",5\n,6\n", "No row of the file could be used: all 2 data rows were rejected, each for the "
+                 "same reason (first on line 2): Department Name is empty."),
+], ids=["one row", "mostly thousands", "all names empty"])
+def test_a_file_without_one_usable_row_fails_with_its_commonest_reason(rows, message):
+    data = f"Department Name,Number of Sales\n{rows}".encode()
+    for columnar in (True, False):
+        with pytest.raises(InputError) as info:
+            aggregate(data, columnar=columnar)
         assert str(info.value) == message
 
 

@@ -102,7 +102,8 @@ ERROR_WORDS = {
     "no header": "only blank lines",
     "missing column": "has no",
     "no data rows": "no data rows",
-    "total overflow": "does not fit in 64 bits",
+    "no row used": "No row of the file could be used",
+    "total overflow": "beyond the largest total",
 }
 
 

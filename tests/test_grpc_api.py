@@ -76,10 +76,15 @@ def test_job_id_is_sent_before_the_upload_ends(stub):
 
 
 def test_formula_names_are_neutralised_in_the_file_only(stub):
-    job = upload(stub, b"Department Name,Number of Sales\n=1+2,1\n@cmd,2\n-x,3\n+y,4\nok,5\n")
-    assert [d.department for d in job.departments] == ["+y", "-x", "=1+2", "@cmd", "ok"]
-    assert Path(job.output_path).read_text().splitlines()[1:] == [
-        "'+y,4", "'-x,3", "'=1+2,1", "'@cmd,2", "ok,5"]
+    job = upload(stub, b"Department Name,Number of Sales\n=1+2,1\n@cmd,2\n-x,3\n+y,4\nok,5\n"
+                       b"'=1+2,6\n'ok,7\n")
+    assert [d.department for d in job.departments] == ["'=1+2", "'ok", "+y", "-x", "=1+2",
+                                                       "@cmd", "ok"]
+    lines = Path(job.output_path).read_text().splitlines()[1:]
+    assert lines == ["''=1+2,6", "''ok,7", "'+y,4", "'-x,3", "'=1+2,1", "'@cmd,2", "ok,5"]
+    # Each name has its own line, and dropping one leading quote gives the name back.
+    assert [line.rsplit(",", 1)[0].removeprefix("'") for line in lines if line[0] == "'"] == \
+        ["'=1+2", "'ok", "+y", "-x", "=1+2", "@cmd"]
 
 
 @pytest.mark.parametrize("data,message", [
@@ -90,7 +95,8 @@ def test_formula_names_are_neutralised_in_the_file_only(stub):
     (b"\x7fELF\x02\x01\x01\x00\x00", "This file contains binary data (a NUL byte at byte 8), "
      "so it is not a CSV text file."),
     (b"Department Name,Number of Sales\nT,9223372036854775807\nT,9\n", 'The total for department '
-     '"T" is 9223372036854775816, which is too large to store (it does not fit in 64 bits).'),
+     '"T" comes to 9,223,372,036,854,775,816, beyond the largest total this server keeps '
+     '(9,223,372,036,854,775,807).'),
 ])
 def test_unprocessable_file_is_invalid_argument_and_a_failed_job(stub, running_server, data,
                                                                   message):

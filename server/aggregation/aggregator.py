@@ -116,8 +116,8 @@ class Aggregator:
             self._take(data)
         self._process(self._cutter.rest(), final=True)
         valid_utf8 = self._transcoder.utf16 or self._utf8.finish()
-        self._check_whole_file()
         encoding = self._transcoder.encoding if valid_utf8 else ENCODING_WINDOWS_1252
+        self._check_whole_file(encoding)
         state = self._state
         totals = final_totals(self._partials, state.totals, encoding)
         if len(totals) > self._max_departments:
@@ -129,15 +129,18 @@ class Aggregator:
                       rows_rejected=state.rows_rejected, rejected_samples=samples,
                       encoding=encoding, delimiter=self._header.delimiter)
 
-    def _check_whole_file(self) -> None:
+    def _check_whole_file(self, encoding: str) -> None:
         if self._header is None:
             if self._cutter.bytes_seen == 0:
                 raise InputError("The file is empty.")
             raise InputError("The file holds only blank lines; "
                              f"expected a header row with \"{REQUIRED_DEPARTMENT}\" "
                              f"and \"{REQUIRED_SALES}\".")
-        if self._state.rows_processed == 0 and self._state.rows_rejected == 0:
+        state = self._state
+        if state.rows_processed == 0 and state.rows_rejected == 0:
             raise InputError("The file has a header row but no data rows.")
+        if state.rows_processed == 0:
+            raise InputError(_nothing_used(state, encoding))
 
     def _take(self, data: bytes) -> None:
         block = self._cutter.add(data)
@@ -205,3 +208,16 @@ class Aggregator:
             self._exact.aggregate(raw, True)
         state.line_base = line_base
         return True
+
+
+def _nothing_used(state: ParseState, encoding: str) -> str:
+    """Why a file whose every data row was rejected gives no totals: its commonest reason."""
+    count, line, reason = max(state.reasons.values(), key=lambda kind: kind[0])
+    reason = decode_text(reason, encoding)
+    if state.rows_rejected == 1:
+        return f"No row of the file could be used: its only data row (line {line}) was " \
+               f"rejected. {reason}"
+    which = ("each for the same reason" if count == state.rows_rejected
+             else f"most of them ({count:,}) for this reason")
+    return (f"No row of the file could be used: all {state.rows_rejected:,} data rows were "
+            f"rejected, {which} (first on line {line}): {reason}")

@@ -14,6 +14,11 @@ from server.aggregation.state import INT64_MAX, INT64_MIN, ParseState
 
 MAX_SAMPLES = 100
 _NUMBER = re.compile(r"[ \t\r\n\v\f]*([+-]?[0-9]+)(?:\.0*)?[ \t\r\n\v\f]*")
+# A number written with thousands separators, as spreadsheets show them: 1,200 / 1.200 /
+# 1 200 / 1'200 (a point may also be a decimal point: "1.250" is not a whole number either).
+_THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(?:([,.' ])[0-9]{3})(?:\1[0-9]{3})*")
+# What varies in one kind of reason: quoted values, numbers.
+_VARIABLE = re.compile(r'"[^"]*"|[0-9][0-9,.]*')
 _LINE_END = ("\n", "\r")
 _NEVER_CLOSED = "A quoted field is never closed."
 _TEXT_AFTER_QUOTE = ("A quoted field has text after its closing quote; expected the delimiter "
@@ -143,9 +148,17 @@ class ExactPath:
         return _TEXT_AFTER_QUOTE
 
     def _reject(self, line: int, reason: str, raw_lines: list[str]) -> None:
-        self._state.rows_rejected += 1
-        if len(self._state.samples) < MAX_SAMPLES:
-            self._state.samples.append((line, reason))
+        state = self._state
+        state.rows_rejected += 1
+        if len(state.samples) < MAX_SAMPLES:
+            state.samples.append((line, reason))
+        # Reasons counted by their wording without the values it quotes or counts.
+        kind = _VARIABLE.sub("#", reason)
+        seen = state.reasons.get(kind)
+        if seen is None:
+            state.reasons[kind] = [1, line, reason]
+        else:
+            seen[0] += 1
         self._rejected.write(line, reason, raw_lines)
 
 
@@ -180,10 +193,19 @@ def _value_or_reason(row: list[str], department: str, raw: str) -> int | str | N
         if not any(cell.strip(WS) for cell in row):
             return None  # a ",,"-style empty row
         return _row_reason(department, raw)
-    value = int(match.group(1))
-    if not INT64_MIN <= value <= INT64_MAX:
-        return f"{REQUIRED_SALES} {raw.strip(WS)} does not fit in 64 bits."
-    return value
+    digits = match.group(1)
+    # Past 19 significant digits no value fits (and Python refuses to read 4,300 digits).
+    if len(digits.lstrip("+-").lstrip("0")) > 19 or not INT64_MIN <= int(digits) <= INT64_MAX:
+        return _too_large(raw)
+    return int(digits)
+
+
+def _too_large(raw: str) -> str:
+    shown = raw.strip(WS)
+    if len(shown) > 40:
+        shown = f"{shown[:20]}...{shown[-8:]} ({len(shown):,} characters)"
+    return (f"{REQUIRED_SALES} {shown} is too large; the largest total this server keeps is "
+            f"{INT64_MAX:,}.")
 
 
 def _row_reason(department: str, raw: str) -> str:
@@ -192,6 +214,11 @@ def _row_reason(department: str, raw: str) -> str:
     shown = raw.strip(WS)
     if not shown:
         return f"{REQUIRED_SALES} is empty; expected a whole number."
+    if _THOUSANDS.fullmatch(shown):
+        separator = shown[-4]
+        plain = re.sub(r"[,.' ]", "", shown)
+        return (f"{REQUIRED_SALES} \"{shown}\" is written with a thousands separator "
+                f"(\"{separator}\"); write it without one: {plain}.")
     if len(shown) > 40:
         shown = shown[:40] + "..."
     return f"{REQUIRED_SALES} \"{shown}\" is not a whole number."

@@ -197,8 +197,9 @@ def _exact_totals(exact: dict[str, int], encoding: str) -> Departments:
     for key, total in exact.items():
         name = decode_text(key, encoding)
         if not INT64_MIN <= total <= INT64_MAX:
-            raise InputError(f"The total for department \"{name}\" is {total}, which is too "
-                             "large to store (it does not fit in 64 bits).")
+            bound = f"{INT64_MAX:,}" if total > 0 else f"{INT64_MIN:,}"
+            raise InputError(f"The total for department \"{name}\" comes to {total:,}, beyond the "
+                             f"largest total this server keeps ({bound}).")
         names.append(name)
         totals.append(total)
     return Departments.in_output_order(pyarrow.array(names, pyarrow.string()),

@@ -19,5 +19,7 @@ class ParseState:
     rows_rejected: int = 0
     # The first rejections as (line, reason); a reason may quote the file, in its Latin-1 view.
     samples: list[tuple[int, str]] = field(default_factory=list)
+    # Per kind of reason: [rows, the first one's line, its reason].
+    reasons: dict[str, list] = field(default_factory=dict)
     # The exact path's sums, by the Latin-1 view of the trimmed name.
     totals: dict[str, int] = field(default_factory=dict)
