@@ -24,6 +24,26 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, not \"{value}\".") from None
 
 
+def _env_seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return _positive_seconds(value)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"{name}: {exc}.") from None
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not \"{text}\"")
+    return seconds
+
+
 def _server_config(args: argparse.Namespace):
     from server.app import ServerConfig
     from server.security import load_tls
@@ -36,7 +56,9 @@ def _server_config(args: argparse.Namespace):
         limits=Limits(max_upload_bytes=args.max_upload_bytes,
                       max_departments=args.max_departments,
                       max_concurrent_uploads=args.max_concurrent_uploads,
-                      max_field_bytes=args.max_field_bytes),
+                      max_field_bytes=args.max_field_bytes,
+                      upload_idle_seconds=args.upload_idle_timeout),
+        private_storage=not args.group_access,
     )
 
 
@@ -61,6 +83,16 @@ def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
                         default=_env_int("MAX_FIELD_BYTES", defaults.max_field_bytes),
                         help="longest row or field in bytes (env MAX_FIELD_BYTES; "
                              "default %(default)s)")
+    parser.add_argument("--upload-idle-timeout", type=_positive_seconds,
+                        default=_env_seconds("UPLOAD_IDLE_TIMEOUT",
+                                             defaults.upload_idle_seconds),
+                        help="seconds an upload may send nothing before it is ended (env "
+                             "UPLOAD_IDLE_TIMEOUT; default %(default)g)")
+    parser.add_argument("--group-access", action="store_true",
+                        default=os.environ.get("STORAGE_GROUP_ACCESS", "") not in ("", "0"),
+                        help="let the server user's group read the history and outputs "
+                             "(folders 0750, files 0640; env STORAGE_GROUP_ACCESS=1); by "
+                             "default only the server's user can (0700, 0600)")
 
 
 def _add_client_security_flags(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +113,7 @@ def run_serve(args: argparse.Namespace) -> int:
         return serve(args.host, args.port, config)
     except (ServerStartError, SecurityError) as exc:
         print(exc, file=sys.stderr)
-        return 1
+        return exc.exit_code
 
 
 def run_upload(args: argparse.Namespace) -> int:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
+import tempfile
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +28,19 @@ log = logging.getLogger(__name__)
 
 # Chunks may be up to this size; replies carry every department, so they are unbounded.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+# gRPC itself refuses messages past this (with a status of its own, before the servicer sees
+# them); between the two the servicer refuses them in its own words and records why.
+_TRANSPORT_MESSAGE_BYTES = 4 * MAX_MESSAGE_BYTES
+# HTTP/2 keepalive: a peer that vanished (cable pulled, machine asleep) is noticed within about
+# 40 s and its calls cancelled, so that its upload frees its slot.
+_KEEPALIVE_OPTIONS = [
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    # Clients that ping (grpc-js with keepalive on) may, every 10 s at the most.
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 2),
+]
 # Threads for the server's blocking work besides aggregation (each upload has a thread of
 # its own): one per upload slot for its reply and its end, plus room for status and
 # history calls.
@@ -44,6 +60,8 @@ class ServerConfig:
     limits: Limits = field(default_factory=Limits)
     tls: TlsFiles | None = None  # serve TLS instead of plaintext
     token: str | None = None  # every call but health must carry `authorization: Bearer <token>`
+    # Storage folders 0700 and files 0600; False: readable by the user's group (0750, 0640).
+    private_storage: bool = True
 
     @property
     def resolved_output_dir(self) -> Path:
@@ -51,12 +69,19 @@ class ServerConfig:
         return (self.output_dir or self.storage_dir / "processed").resolve()
 
 
+# Exit codes of `serve` for what keeps it from starting (and server/security.py's).
+EXIT_STORAGE = 3  # the storage or output folder, or the history in it, cannot be used
+EXIT_ADDRESS = 5  # the address cannot be listened on
+
+
 class ServerStartError(Exception):
     """The server cannot start; the message is a plain sentence."""
 
-    def __init__(self, message: str, *, storage_in_use: bool = False) -> None:
+    def __init__(self, message: str, *, storage_in_use: bool = False,
+                 exit_code: int = EXIT_STORAGE) -> None:
         super().__init__(message)
         self.storage_in_use = storage_in_use  # another server holds the storage folder
+        self.exit_code = exit_code
 
 
 class SalesServer:
@@ -127,9 +152,14 @@ def create_server(address: str, config: ServerConfig | None = None,
     config = config or ServerConfig()
     _warm_up()
     try:
-        store = JobStore(config.storage_dir)
+        store = JobStore(config.storage_dir, private=config.private_storage)
     except StoreError as exc:
         raise ServerStartError(str(exc), storage_in_use=isinstance(exc, StorageInUse)) from None
+    try:
+        _check_writable(config.resolved_output_dir, store.folder_mode)
+    except ServerStartError:
+        store.close()
+        raise
     own_loop = EventLoopThread("grpc-server") if loop is None else None
     loop = loop or own_loop.loop
     executor = futures.ThreadPoolExecutor(
@@ -155,6 +185,47 @@ def create_server(address: str, config: ServerConfig | None = None,
                        own_loop), port
 
 
+def _check_writable(folder: Path, mode: int) -> None:
+    """Makes the output folder (with mode) if needed and writes a file in it; ServerStartError
+    if it cannot."""
+    try:
+        folder.mkdir(mode=mode, parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ServerStartError(f"Cannot write to the output folder {folder}: "
+                               f"{exc.strerror or exc}. Choose another with --output-dir "
+                               "(OUTPUT_DIR), or give this server's user the right to write "
+                               "there.") from None
+
+
+def _cannot_bind(address: str) -> str:
+    """Why address ("host:port") cannot be listened on, asked of the system before gRPC is (which
+    would log a line of its own and say less); "" if it can, or if it cannot be told."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not port.isdigit() or int(port) == 0:
+        return ""
+    try:
+        resolved = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM,
+                                      flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return f"{host} is not a name or address of this machine"
+    for family, kind, protocol, _name, where in resolved:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(where)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return "another program is already listening on that port"
+                if exc.errno == errno.EACCES:
+                    return "this user may not use that port (ports below 1024 need privileges)"
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    return f"{host} is not an address of this machine"
+    return ""
+
+
 def _warm_up() -> None:
     """Aggregates a two-row file, so that what Arrow and numpy load on first use (the grouping
     engine, numpy.ma: about 45 ms here, bench/README.md) is loaded at start-up rather than
@@ -167,19 +238,29 @@ def _warm_up() -> None:
 async def _build(address: str, config: ServerConfig, servicer: SalesServicer):
     grpc_server = grpc.aio.server(
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", _TRANSPORT_MESSAGE_BYTES),
             ("grpc.max_send_message_length", -1),
             ("grpc.so_reuseport", 0),
+            *_KEEPALIVE_OPTIONS,
         ],
         interceptors=[TokenInterceptor(config.token)] if config.token else None,
     )
-    add_to_server(servicer, grpc_server)
+    add_to_server(servicer, grpc_server, MAX_MESSAGE_BYTES)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def not_serving() -> None:
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    servicer.on_history_unavailable = not_serving
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server)
+    problem = _cannot_bind(address)
+    if problem:
+        raise ServerStartError(f"Cannot listen on {address}: {problem}.", exit_code=EXIT_ADDRESS)
     try:
         if config.tls is not None:
             port = grpc_server.add_secure_port(address, config.tls.server_credentials())
@@ -189,5 +270,5 @@ async def _build(address: str, config: ServerConfig, servicer: SalesServicer):
         port = 0
     if port == 0:
         raise ServerStartError(f"Cannot listen on {address}: the address is in use or not "
-                               "available on this machine.")
+                               "available on this machine.", exit_code=EXIT_ADDRESS)
     return grpc_server, health_servicer, port

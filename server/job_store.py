@@ -9,8 +9,10 @@ import json
 import os
 import sqlite3
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Iterator
 
 from server.departments import Departments
 
@@ -63,6 +65,11 @@ class StoreError(Exception):
     """The job history cannot be opened; the message is a plain sentence."""
 
 
+class HistoryUnavailable(StoreError):
+    """The history failed while serving (damaged, removed, a disk error): no job can be
+    recorded until an operator has looked; the message is a plain sentence."""
+
+
 class StorageInUse(StoreError):
     """Another server holds the storage folder."""
 
@@ -77,10 +84,22 @@ _SUMMARY_SELECT = ", ".join(_COLUMNS)
 class JobStore:
     """Reads and writes job records; safe to share between the server's threads."""
 
-    def __init__(self, storage_dir: Path) -> None:
-        """Opens (or creates) the history; raises StoreError with a plain sentence if it cannot."""
-        storage_dir.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(storage_dir / LOCK_NAME, "a+")
+    def __init__(self, storage_dir: Path, private: bool = True) -> None:
+        """Opens (or creates) the history; raises StoreError with a plain sentence if it cannot.
+        A folder and files it creates are its user's only (0700, 0600) when private, else
+        readable by the user's group too (0750, 0640)."""
+        self.file_mode = 0o600 if private else 0o640
+        self.folder_mode = 0o700 if private else 0o750
+        self.path = storage_dir / DATABASE_NAME
+        try:
+            storage_dir.mkdir(mode=self.folder_mode, parents=True, exist_ok=True)
+            self._lock_file = os.fdopen(os.open(storage_dir / LOCK_NAME,
+                                                os.O_RDWR | os.O_CREAT, self.file_mode), "a+")
+        except OSError as exc:
+            raise StoreError(f"Cannot use the storage folder {storage_dir.resolve()}: "
+                             f"{exc.strerror or exc}. Choose another with --storage-dir "
+                             "(STORAGE_DIR), or give this server's user the right to write "
+                             "there.") from None
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -88,18 +107,45 @@ class JobStore:
             raise StorageInUse(f"Another server is already using the storage folder "
                              f"{storage_dir.resolve()}. "
                              "Stop it, or choose another folder with STORAGE_DIR.") from None
-        self.path = storage_dir / DATABASE_NAME
         self._mutex = threading.Lock()
         try:
+            # Made with its mode before SQLite opens it (its journal files take the same).
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, self.file_mode))
+            self._identity = _identity(self.path)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._create_schema()
-            self._db.execute("SELECT count(*) FROM jobs").fetchone()
-        except sqlite3.DatabaseError as exc:
+            problem = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(problem)
+        except (sqlite3.DatabaseError, OSError) as exc:
             self._lock_file.close()
-            raise StoreError(f"The job history {self.path} cannot be opened ({exc}). It was left "
-                             "as it is; move it away to start a new history.") from None
+            raise StoreError(f"The job history {self.path} is damaged or unreadable ({exc}). "
+                             "It was left as it is: move it away (or restore a backup) to "
+                             "start with an empty history.") from None
+
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """The database under the mutex, the file checked first; a database error becomes
+        HistoryUnavailable."""
+        with self._mutex:
+            db = self._checked()
+            try:
+                yield db
+            except sqlite3.DatabaseError as exc:
+                raise HistoryUnavailable(
+                    f"The job history {self.path} failed ({exc}), so jobs can no longer be "
+                    "recorded. Check the disk and the file, then restart the server.") from None
+
+    def _checked(self) -> sqlite3.Connection:
+        """The database, once the file is known to be the one opened (call under _mutex)."""
+        if _identity(self.path) != self._identity:
+            raise HistoryUnavailable(
+                f"The job history {self.path} was removed or replaced while the server was "
+                "running, so jobs can no longer be recorded. Restore it, then restart the "
+                "server.")
+        return self._db
 
     def _create_schema(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -166,22 +212,22 @@ class JobStore:
 
     def add(self, record: JobRecord) -> None:
         """Records a new job."""
-        with self._mutex:
-            self._db.execute(
+        with self._using() as db:
+            db.execute(
                 "INSERT INTO jobs (job_id, state, created_at, filename) VALUES (?, ?, ?, ?)",
                 (record.job_id, record.state, record.created_at, record.filename))
 
     def set_filename(self, job_id: str, filename: str) -> None:
         """Records the user's file name once the first chunk names it."""
-        with self._mutex:
-            self._db.execute("UPDATE jobs SET filename = ? WHERE job_id = ?", (filename, job_id))
+        with self._using() as db:
+            db.execute("UPDATE jobs SET filename = ? WHERE job_id = ?", (filename, job_id))
 
     def save(self, record: JobRecord) -> None:
         """Stores the final state of a job."""
         values = [getattr(record, name) for name in _COLUMNS]
         names, totals = record.departments.pack()
-        with self._mutex:
-            self._db.execute(
+        with self._using() as db:
+            db.execute(
                 f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in _COLUMNS[1:])}, "
                 "department_names = ?, department_totals = ?, department_codec = ?, "
                 "rejected_samples = ? WHERE job_id = ?",
@@ -190,14 +236,14 @@ class JobStore:
 
     def has(self, job_id: str) -> bool:
         """True if the history knows job_id."""
-        with self._mutex:
-            return self._db.execute("SELECT 1 FROM jobs WHERE job_id = ?",
-                                    (job_id,)).fetchone() is not None
+        with self._using() as db:
+            return db.execute("SELECT 1 FROM jobs WHERE job_id = ?",
+                              (job_id,)).fetchone() is not None
 
     def get(self, job_id: str) -> JobRecord | None:
         """One job with its departments and samples, or None."""
-        with self._mutex:
-            row = self._db.execute(
+        with self._using() as db:
+            row = db.execute(
                 f"SELECT {_SUMMARY_SELECT}, department_names, department_totals, "
                 "department_codec, rejected_samples FROM jobs WHERE job_id = ?",
                 (job_id,)).fetchone()
@@ -210,11 +256,20 @@ class JobStore:
 
     def list(self, limit: int) -> list[JobRecord]:
         """The newest jobs first, without departments and samples."""
-        with self._mutex:
-            rows = self._db.execute(
+        with self._using() as db:
+            rows = db.execute(
                 f"SELECT {_SUMMARY_SELECT} FROM jobs ORDER BY created_at DESC, rowid DESC "
                 "LIMIT ?", (limit,)).fetchall()
         return [_record(row) for row in rows]
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file path is (device, inode), or None if there is none."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _record(row: tuple | list) -> JobRecord:

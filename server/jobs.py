@@ -15,13 +15,16 @@ from typing import Callable
 
 from server.aggregation import Aggregator, LimitExceeded, size_text
 from server.departments import Departments
-from server.job_store import JobRecord, JobState, JobStore, remove_quietly
+from server.job_store import JobRecord, JobState, JobStore, StoreError, remove_quietly
 from server.limits import Limits
-from server.output_files import publish_rejected, temporary_path, write_totals
+from server.output_files import create, publish_rejected, temporary_path, write_totals
 
 log = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# File names as most file systems allow them: a reply listing the history stays small.
+MAX_FILENAME_CHARACTERS = 255
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 1000
 
@@ -44,6 +47,17 @@ def cannot_write_message(error: OSError) -> str:
     return f"The server could not write the output file ({reason}). Nothing was kept."
 
 
+def shown_filename(filename: str) -> str:
+    """A client's file name as the history keeps it: control characters (line breaks, escapes)
+    as `?`, and at most MAX_FILENAME_CHARACTERS, cut in the middle so that the start and the
+    extension stay readable; no reply grows with what a client sends."""
+    filename = _CONTROL.sub("?", filename)
+    if len(filename) <= MAX_FILENAME_CHARACTERS:
+        return filename
+    keep_end = 40
+    return f"{filename[:MAX_FILENAME_CHARACTERS - keep_end - 1]}\u2026{filename[-keep_end:]}"
+
+
 def is_job_id(text: str) -> bool:
     """True for a string shaped like a job id (uuid4 hex)."""
     return _JOB_ID.fullmatch(text) is not None
@@ -63,7 +77,7 @@ class UploadJob:
         self._raw_rejected = None
         self._aggregator = None
         try:
-            self._raw_rejected = open(self._raw_rejected_path, "wb")
+            self._raw_rejected = create(self._raw_rejected_path, manager.file_mode)
         except OSError as exc:
             message = cannot_write_message(exc)
             self.fail(message)
@@ -77,8 +91,10 @@ class UploadJob:
         return self.record.job_id
 
     def set_filename(self, filename: str) -> None:
-        """Keeps the user's file name (display only) the first time a chunk carries one."""
+        """Keeps the user's file name (display only, see shown_filename) the first time a chunk
+        carries one."""
         if filename and not self.record.filename:
+            filename = shown_filename(filename)
             self.record = replace(self.record, filename=filename)
             self._manager.store.set_filename(self.job_id, filename)
 
@@ -129,7 +145,7 @@ class UploadJob:
         # departments) is made on the other core while the files are written.
         with ThreadPoolExecutor(max_workers=1) as packer:
             packing = packer.submit(result.totals.pack)
-            write_totals(self.output_path, result.totals)
+            write_totals(self.output_path, result.totals, self._manager.file_mode)
             rejected_path = ""
             if result.rows_rejected:
                 publish_rejected(self._raw_rejected_path, self.rejected_path, result.encoding)
@@ -155,13 +171,18 @@ class UploadJob:
 
     def fail(self, message: str) -> JobRecord:
         """Ends the job FAILED with a plain message; leaves no files."""
-        self._remove_files()
-        return self._end(replace(self.snapshot(), state=JobState.FAILED, error=message))
+        return self._end_without_result(JobState.FAILED, message)
 
     def cancel(self, message: str = "The upload was cancelled.") -> JobRecord:
         """Ends the job CANCELLED; leaves no files."""
+        return self._end_without_result(JobState.CANCELLED, message)
+
+    def _end_without_result(self, state: JobState, message: str) -> JobRecord:
+        # The record says what the client was told: no totals, so no counts of them; how many
+        # bytes arrived before the end.
         self._remove_files()
-        return self._end(replace(self.snapshot(), state=JobState.CANCELLED, error=message))
+        return self._end(replace(self.record, state=state, error=message, rows_processed=0,
+                                 rows_rejected=0, department_count=0))
 
     def _remove_files(self) -> None:
         if self._raw_rejected is not None:
@@ -174,8 +195,14 @@ class UploadJob:
         self._ended = True
         record = replace(record, bytes_received=self.bytes_received, finished_at=time.time())
         self.record = record
-        self._manager.store.save(record)
-        self._manager.forget(self)
+        try:
+            self._manager.store.save(record)
+        except StoreError:  # the history is gone: no file may outlive its record
+            if record.state == JobState.COMPLETED:
+                self._remove_files()
+            raise
+        finally:
+            self._manager.forget(self)
         return record
 
 
@@ -184,13 +211,17 @@ class JobManager:
 
     def __init__(self, store: JobStore, output_dir: Path, limits: Limits) -> None:
         self.store = store
+        self.file_mode = store.file_mode  # output files are as private as the history
         self.output_dir = output_dir
         self.limits = limits
         self._running: dict[str, UploadJob] = {}
+        # The jobs that count against the upload limit: a job gives its slot back as soon as
+        # its call is gone (free_slot), while its thread may still be finishing a block.
+        self._slots: set[str] = set()
         # Re-entrant: a job that fails while being started reports its end under this lock.
         self._mutex = threading.RLock()
         self._idle = threading.Condition(self._mutex)
-        output_dir.mkdir(parents=True, exist_ok=True)
+        output_dir.mkdir(mode=store.folder_mode, parents=True, exist_ok=True)
         for record in store.mark_interrupted(time.time()):
             log.warning("job %s was interrupted by a restart; marked FAILED", record.job_id)
             self.remove_job_files(record.job_id)
@@ -205,7 +236,7 @@ class JobManager:
         """Starts a job; raises LimitExceeded when the server is at its upload limit, and
         OutputError (the job recorded FAILED) when its files cannot be opened."""
         with self._mutex:
-            if len(self._running) >= self.limits.max_concurrent_uploads:
+            if len(self._slots) >= self.limits.max_concurrent_uploads:
                 raise LimitExceeded(
                     f"The server is already processing {self.limits.max_concurrent_uploads} "
                     "uploads, the most it runs at once. Try again in a moment.")
@@ -214,12 +245,20 @@ class JobManager:
             self.store.add(record)
             job = UploadJob(self, record)  # OutputError: recorded FAILED, never running
             self._running[job.job_id] = job
+            self._slots.add(job.job_id)
         return job
+
+    def free_slot(self, job: UploadJob) -> None:
+        """Lets another upload start in this job's place, before the job has ended (its call
+        is gone; its thread may still be finishing a block)."""
+        with self._mutex:
+            self._slots.discard(job.job_id)
 
     def forget(self, job: UploadJob) -> None:
         """Called by a job that has ended."""
         with self._mutex:
             self._running.pop(job.job_id, None)
+            self._slots.discard(job.job_id)
             self._idle.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:

@@ -17,3 +17,5 @@ class Limits:
     max_departments: int = 5_000_000
     max_concurrent_uploads: int = 8
     max_field_bytes: int = 1 << 20  # the longest row (or field) in bytes
+    # An upload that receives no bytes for this long is ended, and its slot freed.
+    upload_idle_seconds: float = 60.0

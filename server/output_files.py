@@ -12,6 +12,17 @@ from server.departments import Departments
 OUTPUT_HEADER = b"Department Name,Total Number of Sales\n"
 
 
+# Output files are their server user's only unless the operator shares storage with a group.
+PRIVATE_FILE_MODE = 0o600
+
+
+def create(path: Path, mode: int = PRIVATE_FILE_MODE):
+    """Opens path for writing bytes, truncated, created with mode (whatever the umask)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(descriptor, mode)  # an existing file keeps its mode otherwise
+    return os.fdopen(descriptor, "wb")
+
+
 def temporary_path(final: Path) -> Path:
     """Where a file is written before it is renamed to `final`."""
     return final.with_name(f".{final.name}.tmp")
@@ -28,23 +39,23 @@ def _publish(temporary: Path, final: Path) -> None:
         os.close(directory)
 
 
-def write_totals(path: Path, departments: Departments) -> None:
+def write_totals(path: Path, departments: Departments, mode: int = PRIVATE_FILE_MODE) -> None:
     """Writes the totals CSV to a temporary name, then renames it into place."""
     temporary = temporary_path(path)
-    with open(temporary, "wb") as handle:
+    with create(temporary, mode) as handle:
         handle.write(OUTPUT_HEADER)
         handle.write(departments.csv_rows())
     _publish(temporary, path)
 
 
 def publish_rejected(raw: Path, path: Path, encoding: str) -> None:
-    """Turns the aggregator's rejected-rows file (in the input's encoding) into UTF-8 at path."""
+    """Turns the aggregator's rejected-rows file (in the input's encoding, made by create())
+    into UTF-8 at path, with the raw file's mode."""
     temporary = temporary_path(path)
     if encoding == ENCODING_WINDOWS_1252:
-        with open(raw, "rb") as source, open(temporary, "w", encoding="utf-8",
-                                             newline="") as target:
+        with open(raw, "rb") as source, create(temporary, os.stat(raw).st_mode & 0o777) as target:
             while block := source.read(1 << 20):
-                target.write(decode_windows_1252(block))
+                target.write(decode_windows_1252(block).encode("utf-8"))
         os.unlink(raw)
     else:
         shutil.move(raw, temporary)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,17 @@ class TlsFiles:
         return grpc.ssl_server_credentials([(self.key.read_bytes(), self.cert.read_bytes())])
 
 
+# Exit codes of `serve` for what keeps it from starting (see README, "Run the server").
+EXIT_CONFIGURATION = 2  # the command line asks for something unsafe or incomplete
+EXIT_TLS = 4  # the certificate or key cannot be used
+
+
 class SecurityError(Exception):
     """The server must not start as asked; the message says why in a sentence."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_CONFIGURATION) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def is_loopback(host: str) -> bool:
@@ -55,10 +65,36 @@ def load_tls(cert: str | None, key: str | None) -> TlsFiles | None:
     if not cert or not key:
         raise SecurityError("TLS needs both --tls-cert and --tls-key.")
     files = TlsFiles(Path(cert), Path(key))
-    for path in (files.cert, files.key):
-        if not path.is_file():
-            raise SecurityError(f"Cannot read the TLS file {path}.")
+    for path, what in ((files.cert, "certificate"), (files.key, "private key")):
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise SecurityError(f"Cannot read the TLS {what} {path}: "
+                                f"{exc.strerror or exc}.", EXIT_TLS) from None
+    _check_pair(files)
     return files
+
+
+def _check_pair(files: TlsFiles) -> None:
+    """Refuses a certificate that is not PEM, a key that is not one, or a key that does not
+    belong to the certificate, each in its own sentence (gRPC would only fail to listen)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_verify_locations(cafile=str(files.cert))
+    except ssl.SSLError:
+        raise SecurityError(f"The TLS certificate {files.cert} is not a PEM certificate (a text "
+                            "file starting with -----BEGIN CERTIFICATE-----).",
+                            EXIT_TLS) from None
+    try:
+        # (A password callback: an encrypted key is refused, never prompted for.)
+        context.load_cert_chain(str(files.cert), str(files.key), password=lambda: b"")
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            raise SecurityError(f"The TLS private key {files.key} does not belong to the "
+                                f"certificate {files.cert}.", EXIT_TLS) from None
+        raise SecurityError(f"The TLS private key {files.key} is not an unencrypted PEM "
+                            "private key (a text file starting with -----BEGIN PRIVATE "
+                            "KEY-----).", EXIT_TLS) from None
 
 
 class TokenInterceptor(grpc.aio.ServerInterceptor):

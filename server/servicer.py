@@ -13,8 +13,8 @@ import grpc
 from salesapi import sales_pb2, sales_pb2_grpc
 from server.aggregation import InputError, LimitExceeded
 from server.departments import Departments
-from server.job_replies import encode_departments, encode_job, job_message
-from server.job_store import JobRecord
+from server.job_replies import UnreadableMessage, encode_departments, encode_job, job_message
+from server.job_store import HistoryUnavailable, JobRecord
 from server.jobs import (Abandoned, JobManager, OutputError, UploadJob, cannot_write_message,
                          is_job_id)
 from server.memory import release_unused
@@ -26,6 +26,45 @@ SERVER_STOPPING_MESSAGE = "The server was stopped during the upload; please uplo
 # Once uploads have ended and none has started for this long, freed memory goes back to the
 # system (server/memory.py): after the reply has gone, and not between two uploads in a row.
 RELEASE_MEMORY_AFTER_SECONDS = 1.0
+
+
+class UploadIdle(Exception):
+    """No bytes arrived for the idle timeout; the message is a plain sentence."""
+
+
+class _IdleWatch:
+    """Ends the upload task it runs in (as a cancellation with `expired` set) once no byte has
+    arrived for `seconds`; messages without data do not count. One timer per upload, re-armed
+    when it fires early, rather than a timeout around every read."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._last = self._loop.time()
+        self._timer = self._loop.call_later(seconds, self._check)
+
+    def saw_bytes(self) -> None:
+        """Bytes arrived (or the upload was busy aggregating, not waiting for the client)."""
+        self._last = self._loop.time()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+
+    def _check(self) -> None:
+        remaining = self._last + self.seconds - self._loop.time()
+        if remaining > 0:
+            self._timer = self._loop.call_later(remaining, self._check)
+            return
+        self.expired = True
+        self._task.cancel()
+
+    def error(self) -> "UploadIdle":
+        """The error to raise instead of the cancellation it caused."""
+        self._task.uncancel()
+        return UploadIdle(f"No data arrived for {self.seconds:g} seconds, so the server ended "
+                          "the upload. Send the file again.")
 
 
 class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
@@ -40,6 +79,9 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         self._jobs = jobs
         self._executor = executor
         self._stopping = False
+        # Awaited once the history has failed while serving (health turns NOT_SERVING).
+        self.on_history_unavailable: Callable[[], Awaitable[None]] | None = None
+        self._history_failed = False
 
     def cut_off_from_now(self) -> None:
         """Uploads abandoned from now on were cut off by the server stopping, not cancelled by
@@ -84,6 +126,9 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except OutputError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except HistoryUnavailable as exc:
+            await self._report_history(exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         log.info("job %s started", job.job_id)
         code = message = None
         try:
@@ -94,13 +139,18 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             # The call is gone: cancelled by its client (who may also have vanished) or cut off
             # by a stop. Nobody reads a reply. A job that completed just before stays so.
             if not job.ended:
-                await self._in_thread(self._abandon, job)
+                await self._in_thread(self._end_quietly, job, None)
             log.info("job %s ended %s", job.job_id, job.record.state.name)
             raise asyncio.CancelledError from None
         except InputError as exc:
             code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
         except LimitExceeded as exc:
             code, message = grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)
+        except UploadIdle as exc:
+            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
+        except HistoryUnavailable as exc:
+            await self._report_history(exc)
+            code, message = grpc.StatusCode.UNAVAILABLE, str(exc)
         except OSError as exc:
             log.error("job %s: cannot write its files: %s", job.job_id, exc)
             code, message = grpc.StatusCode.UNAVAILABLE, cannot_write_message(exc)
@@ -108,14 +158,38 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             log.exception("job %s failed unexpectedly", job.job_id)
             code = grpc.StatusCode.INTERNAL
             message = "The server hit an internal error while processing the file."
-        # (A job may have completed before its reply's encoding failed.)
-        if code is not None and not job.ended:
-            record = await self._in_thread(job.fail, message)
+        if code is not None:
+            # (A job may have completed before its reply's encoding failed.)
+            if not job.ended:
+                await self._in_thread(self._end_quietly, job, message)
+            log.info("job %s ended %s: %s", job.job_id, job.record.state.name, message)
+            await context.abort(code, message)
         log.info("job %s ended %s: %s rows, %s rejected", job.job_id, record.state.name,
                  record.rows_processed, record.rows_rejected)
-        if code is not None:
-            await context.abort(code, message)
         return await self._in_thread(encode_job, record, departments)
+
+    def _end_quietly(self, job: UploadJob, message: str | None) -> None:
+        """Ends a job that did not complete: FAILED with message, or, with None, as a call
+        that is gone (cut off by this server, or cancelled by its client). A history that
+        fails meanwhile was reported already: the job's files are gone either way."""
+        try:
+            if message is not None:
+                job.fail(message)
+            elif self._stopping:
+                job.fail(SERVER_STOPPING_MESSAGE)
+            else:
+                job.cancel()
+        except HistoryUnavailable as exc:
+            log.error("job %s could not be recorded: %s", job.job_id, exc)
+
+    async def _report_history(self, error: HistoryUnavailable) -> None:
+        """Once: logs the failure and turns health NOT_SERVING."""
+        if self._history_failed:
+            return
+        self._history_failed = True
+        log.error("%s", error)
+        if self.on_history_unavailable is not None:
+            await self.on_history_unavailable()
 
     async def _receive(self, job: UploadJob, context: grpc.aio.ServicerContext
                        ) -> tuple[JobRecord, Awaitable[bytes]]:
@@ -127,17 +201,33 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         at 185-187 MiB against 160-161 MiB, bench/README.md)."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload") as aggregation:
             feeder = BlockFeeder(job.feed, aggregation)
+            idle = _IdleWatch(self._jobs.limits.upload_idle_seconds)
             try:
                 # context.read() rather than the request iterator: measured 4 to 10 % faster
                 # per message.
                 while (chunk := await context.read()) is not grpc.aio.EOF:
+                    if isinstance(chunk, UnreadableMessage):
+                        if chunk.too_large:
+                            raise LimitExceeded(chunk.reason)
+                        raise InputError(chunk.reason)
                     if chunk.filename:
                         job.set_filename(chunk.filename)
                     data = chunk.data  # each read of a bytes field is a copy
-                    job.count_bytes(len(data))
-                    await feeder.add(data)
+                    if data:
+                        job.count_bytes(len(data))
+                        await feeder.add(data)
+                        idle.saw_bytes()
+                idle.stop()
                 await feeder.flush()
+            except BaseException as exc:
+                # The call is over for the client: another upload may start at once, while
+                # this job's thread finishes the block it has (settle) and the job ends.
+                self._jobs.free_slot(job)
+                if isinstance(exc, asyncio.CancelledError) and idle.expired:
+                    raise idle.error() from None
+                raise
             finally:
+                idle.stop()
                 await feeder.settle()
             gone = threading.Event()
             encoding = []
@@ -149,16 +239,12 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
                                            on_cancel=gone.set, executor=aggregation)
         return record, asyncio.wrap_future(encoding[0])
 
-    def _abandon(self, job: UploadJob) -> JobRecord:
-        """Ends a job whose call is gone: cut off by this server, or cancelled by its client."""
-        return job.fail(SERVER_STOPPING_MESSAGE) if self._stopping else job.cancel()
-
     async def GetJobStatus(self, request, context):
         if not is_job_id(request.job_id):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"\"{request.job_id[:64]}\" is not a job id; a job id is 32 "
                                 "hexadecimal characters.")
-        reply = await self._in_thread(self._encoded_job, request.job_id)
+        reply = await self._from_history(context, self._encoded_job, request.job_id)
         if reply is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {request.job_id}.")
         return reply
@@ -168,5 +254,13 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         return None if record is None else encode_job(record)
 
     async def ListJobs(self, request, context):
-        records = await self._in_thread(self._jobs.list, request.limit)
+        records = await self._from_history(context, self._jobs.list, request.limit)
         return sales_pb2.ListJobsResponse(jobs=[job_message(record) for record in records])
+
+    async def _from_history(self, context: grpc.aio.ServicerContext, function: Callable, *args):
+        """function(*args) in a thread; a history that fails answers UNAVAILABLE."""
+        try:
+            return await self._in_thread(function, *args)
+        except HistoryUnavailable as exc:
+            await self._report_history(exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))

@@ -74,7 +74,7 @@ def test_serve_refuses_a_storage_folder_in_use(serve_process, tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "main.py"), "serve", "--port", "0",
                            "--storage-dir", str(tmp_path / "s")],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1
+    assert done.returncode == 3
     assert "Another server is already using the storage folder" in done.stderr
     assert "Traceback" not in done.stderr
 
@@ -86,8 +86,8 @@ def test_serve_refuses_a_damaged_history(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "main.py"), "serve", "--port", "0",
                            "--storage-dir", str(storage)],
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1
-    assert "cannot be opened" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 3
+    assert "is damaged or unreadable" in done.stderr and "Traceback" not in done.stderr
     assert (storage / "jobs.sqlite3").read_bytes() == b"this is not a database" * 100
 
 

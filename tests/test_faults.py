@@ -119,7 +119,7 @@ def test_locked_history_is_one_sentence(tmp_path, serve_process):
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert done.returncode == 1
+    assert done.returncode == 3
     assert "database is locked" in done.stderr and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 

@@ -41,14 +41,14 @@ def run_upload(path, *args: str) -> subprocess.CompletedProcess:
 
 def test_a_network_address_needs_tls_or_insecure(tmp_path):
     done = serve_command("--host", "0.0.0.0", "--storage-dir", str(tmp_path))
-    assert done.returncode == 1
+    assert done.returncode == 2
     assert done.stderr.strip() == (
         "Refusing to listen on 0.0.0.0 without TLS: anyone on that network could read the "
         "uploaded files and the totals. Give --tls-cert and --tls-key, or --insecure if the "
         "network is trusted.")
     done = serve_command("--host", "127.0.0.1", "--tls-cert", str(tmp_path / "missing.pem"),
                          "--tls-key", str(tmp_path / "missing.key"))
-    assert done.returncode == 1 and "Cannot read the TLS file" in done.stderr
+    assert done.returncode == 4 and "Cannot read the TLS certificate" in done.stderr
     assert "Traceback" not in done.stderr
 
 
