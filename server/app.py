@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 # Chunks may be up to this size; replies carry every department, so they are unbounded.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 # gRPC itself refuses messages past this (with a status of its own, before the servicer sees
-# them); between the two the servicer refuses them in its own words and records why.
-_TRANSPORT_MESSAGE_BYTES = 4 * MAX_MESSAGE_BYTES
+# them, so that the job is recorded as a call that ended: CANCELLED); between the two the
+# servicer refuses them in its own words and records why. gRPC holds a whole message in memory
+# before anyone may look at it: this is the most one message can cost.
+_TRANSPORT_MESSAGE_BYTES = 64 * 1024 * 1024
 # HTTP/2 keepalive: a peer that vanished (cable pulled, machine asleep) is noticed within about
 # 40 s and its calls cancelled, so that its upload frees its slot.
 _KEEPALIVE_OPTIONS = [

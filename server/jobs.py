@@ -173,7 +173,8 @@ class UploadJob:
         """Ends the job FAILED with a plain message; leaves no files."""
         return self._end_without_result(JobState.FAILED, message)
 
-    def cancel(self, message: str = "The upload was cancelled.") -> JobRecord:
+    def cancel(self, message: str = "The upload ended before the end of the file: the client "
+                                     "cancelled it or its connection was lost.") -> JobRecord:
         """Ends the job CANCELLED; leaves no files."""
         return self._end_without_result(JobState.CANCELLED, message)
 
