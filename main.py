@@ -24,23 +24,23 @@ def _env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, not \"{value}\".") from None
 
 
-def _env_seconds(name: str, default: float) -> float:
+def _env_positive(name: str, default: float | None) -> float | None:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return _positive_seconds(value)
+        return _positive_number(value)
     except argparse.ArgumentTypeError as exc:
         raise SystemExit(f"{name}: {exc}.") from None
 
 
-def _positive_seconds(text: str) -> float:
+def _positive_number(text: str) -> float:
     try:
         seconds = float(text)
     except ValueError:
         seconds = 0.0
     if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, not \"{text}\"")
+        raise argparse.ArgumentTypeError(f"expected a number above 0, not \"{text}\"")
     return seconds
 
 
@@ -59,6 +59,7 @@ def _server_config(args: argparse.Namespace):
                       max_field_bytes=args.max_field_bytes,
                       upload_idle_seconds=args.upload_idle_timeout),
         private_storage=not args.group_access,
+        keep_days=args.keep_days,
     )
 
 
@@ -83,11 +84,16 @@ def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
                         default=_env_int("MAX_FIELD_BYTES", defaults.max_field_bytes),
                         help="longest row or field in bytes (env MAX_FIELD_BYTES; "
                              "default %(default)s)")
-    parser.add_argument("--upload-idle-timeout", type=_positive_seconds,
-                        default=_env_seconds("UPLOAD_IDLE_TIMEOUT",
+    parser.add_argument("--upload-idle-timeout", type=_positive_number,
+                        default=_env_positive("UPLOAD_IDLE_TIMEOUT",
                                              defaults.upload_idle_seconds),
                         help="seconds an upload may send nothing before it is ended (env "
                              "UPLOAD_IDLE_TIMEOUT; default %(default)g)")
+    parser.add_argument("--keep-days", type=_positive_number,
+                        default=_env_positive("KEEP_DAYS", None),
+                        help="delete jobs (history and files) that ended more than this many "
+                             "days ago, at start and once a day (env KEEP_DAYS; default: keep "
+                             "every job)")
     parser.add_argument("--group-access", action="store_true",
                         default=os.environ.get("STORAGE_GROUP_ACCESS", "") not in ("", "0"),
                         help="let the server user's group read the history and outputs "

@@ -25,15 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14salesapi/sales.proto\x12\x05sales\x1a\x1fgoogle/protobuf/timestamp.proto\"-\n\x0bUploadChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\"\"\n\x10JobStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\" \n\x0fListJobsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\",\n\x10ListJobsResponse\x12\x18\n\x04jobs\x18\x01 \x03(\x0b\x32\n.sales.Job\":\n\x0f\x44\x65partmentTotal\x12\x12\n\ndepartment\x18\x01 \x01(\t\x12\x13\n\x0btotal_sales\x18\x02 \x01(\x03\"+\n\x0bRejectedRow\x12\x0c\n\x04line\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xc4\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1e\n\x05state\x18\x02 \x01(\x0e\x32\x0f.sales.JobState\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x13\n\x0boutput_path\x18\x04 \x01(\t\x12+\n\x0b\x64\x65partments\x18\x05 \x03(\x0b\x32\x16.sales.DepartmentTotal\x12\x16\n\x0erows_processed\x18\x06 \x01(\x03\x12\x15\n\rrows_rejected\x18\x07 \x01(\x03\x12,\n\x10rejected_samples\x18\x08 \x03(\x0b\x32\x12.sales.RejectedRow\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x16\n\x0e\x62ytes_received\x18\n \x01(\x03\x12\x15\n\rrejected_path\x18\x0b \x01(\t\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64\x65partment_count\x18\x0e \x01(\x03\x12\x10\n\x08\x65ncoding\x18\x0f \x01(\t\x12\x11\n\tdelimiter\x18\x10 \x01(\t*\x84\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_RUNNING\x10\x01\x12\x17\n\x13JOB_STATE_COMPLETED\x10\x02\x12\x14\n\x10JOB_STATE_FAILED\x10\x03\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x04\x32\xaf\x01\n\x0cSalesService\x12-\n\tUploadCSV\x12\x12.sales.UploadChunk\x1a\n.sales.Job(\x01\x12\x33\n\x0cGetJobStatus\x12\x17.sales.JobStatusRequest\x1a\n.sales.Job\x12;\n\x08ListJobs\x12\x16.sales.ListJobsRequest\x1a\x17.sales.ListJobsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14salesapi/sales.proto\x12\x05sales\x1a\x1fgoogle/protobuf/timestamp.proto\"-\n\x0bUploadChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x10\n\x08\x66ilename\x18\x02 \x01(\t\"\"\n\x10JobStatusRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\" \n\x0fListJobsRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\",\n\x10ListJobsResponse\x12\x18\n\x04jobs\x18\x01 \x03(\x0b\x32\n.sales.Job\"O\n\x16ListDepartmentsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"_\n\x17ListDepartmentsResponse\x12+\n\x0b\x64\x65partments\x18\x01 \x03(\x0b\x32\x16.sales.DepartmentTotal\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"H\n\x15\x44ownloadOutputRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1f\n\x04kind\x18\x02 \x01(\x0e\x32\x11.sales.OutputKind\"\x19\n\tFileChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\"\"\n\x10\x44\x65leteJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\":\n\x0f\x44\x65partmentTotal\x12\x12\n\ndepartment\x18\x01 \x01(\t\x12\x13\n\x0btotal_sales\x18\x02 \x01(\x03\"+\n\x0bRejectedRow\x12\x0c\n\x04line\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xe2\x03\n\x03Job\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x1e\n\x05state\x18\x02 \x01(\x0e\x32\x0f.sales.JobState\x12\x10\n\x08\x66ilename\x18\x03 \x01(\t\x12\x13\n\x0boutput_path\x18\x04 \x01(\t\x12+\n\x0b\x64\x65partments\x18\x05 \x03(\x0b\x32\x16.sales.DepartmentTotal\x12\x16\n\x0erows_processed\x18\x06 \x01(\x03\x12\x15\n\rrows_rejected\x18\x07 \x01(\x03\x12,\n\x10rejected_samples\x18\x08 \x03(\x0b\x32\x12.sales.RejectedRow\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x16\n\x0e\x62ytes_received\x18\n \x01(\x03\x12\x15\n\rrejected_path\x18\x0b \x01(\t\x12.\n\ncreated_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x64\x65partment_count\x18\x0e \x01(\x03\x12\x10\n\x08\x65ncoding\x18\x0f \x01(\t\x12\x11\n\tdelimiter\x18\x10 \x01(\t\x12\x1c\n\x14\x64\x65partments_complete\x18\x11 \x01(\x08*C\n\nOutputKind\x12\x16\n\x12OUTPUT_KIND_TOTALS\x10\x00\x12\x1d\n\x19OUTPUT_KIND_REJECTED_ROWS\x10\x01*\x84\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_RUNNING\x10\x01\x12\x17\n\x13JOB_STATE_COMPLETED\x10\x02\x12\x14\n\x10JOB_STATE_FAILED\x10\x03\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x04\x32\xf7\x02\n\x0cSalesService\x12-\n\tUploadCSV\x12\x12.sales.UploadChunk\x1a\n.sales.Job(\x01\x12\x33\n\x0cGetJobStatus\x12\x17.sales.JobStatusRequest\x1a\n.sales.Job\x12;\n\x08ListJobs\x12\x16.sales.ListJobsRequest\x1a\x17.sales.ListJobsResponse\x12P\n\x0fListDepartments\x12\x1d.sales.ListDepartmentsRequest\x1a\x1e.sales.ListDepartmentsResponse\x12\x42\n\x0e\x44ownloadOutput\x12\x1c.sales.DownloadOutputRequest\x1a\x10.sales.FileChunk0\x01\x12\x30\n\tDeleteJob\x12\x17.sales.DeleteJobRequest\x1a\n.sales.Jobb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'salesapi.sales_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_JOBSTATE']._serialized_start=788
-  _globals['_JOBSTATE']._serialized_end=920
+  _globals['_OUTPUTKIND']._serialized_start=1132
+  _globals['_OUTPUTKIND']._serialized_end=1199
+  _globals['_JOBSTATE']._serialized_start=1202
+  _globals['_JOBSTATE']._serialized_end=1334
   _globals['_UPLOADCHUNK']._serialized_start=64
   _globals['_UPLOADCHUNK']._serialized_end=109
   _globals['_JOBSTATUSREQUEST']._serialized_start=111
@@ -42,12 +44,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTJOBSREQUEST']._serialized_end=179
   _globals['_LISTJOBSRESPONSE']._serialized_start=181
   _globals['_LISTJOBSRESPONSE']._serialized_end=225
-  _globals['_DEPARTMENTTOTAL']._serialized_start=227
-  _globals['_DEPARTMENTTOTAL']._serialized_end=285
-  _globals['_REJECTEDROW']._serialized_start=287
-  _globals['_REJECTEDROW']._serialized_end=330
-  _globals['_JOB']._serialized_start=333
-  _globals['_JOB']._serialized_end=785
-  _globals['_SALESSERVICE']._serialized_start=923
-  _globals['_SALESSERVICE']._serialized_end=1098
+  _globals['_LISTDEPARTMENTSREQUEST']._serialized_start=227
+  _globals['_LISTDEPARTMENTSREQUEST']._serialized_end=306
+  _globals['_LISTDEPARTMENTSRESPONSE']._serialized_start=308
+  _globals['_LISTDEPARTMENTSRESPONSE']._serialized_end=403
+  _globals['_DOWNLOADOUTPUTREQUEST']._serialized_start=405
+  _globals['_DOWNLOADOUTPUTREQUEST']._serialized_end=477
+  _globals['_FILECHUNK']._serialized_start=479
+  _globals['_FILECHUNK']._serialized_end=504
+  _globals['_DELETEJOBREQUEST']._serialized_start=506
+  _globals['_DELETEJOBREQUEST']._serialized_end=540
+  _globals['_DEPARTMENTTOTAL']._serialized_start=542
+  _globals['_DEPARTMENTTOTAL']._serialized_end=600
+  _globals['_REJECTEDROW']._serialized_start=602
+  _globals['_REJECTEDROW']._serialized_end=645
+  _globals['_JOB']._serialized_start=648
+  _globals['_JOB']._serialized_end=1130
+  _globals['_SALESSERVICE']._serialized_start=1337
+  _globals['_SALESSERVICE']._serialized_end=1712
 # @@protoc_insertion_point(module_scope)

@@ -27,6 +27,14 @@ if _version_not_supported:
 
 class SalesServiceStub:
     """Aggregates sales CSV files and keeps a history of the jobs that did so.
+
+    Every reply of every RPC fits in gRPC's default message limit (4 MB), whatever the file, so
+    clients keep their defaults: `Job.departments` holds the departments in output order up to a
+    byte budget (about 3.5 MB; `departments_complete` says whether that is all of them), and
+    `ListDepartments` pages through every one.
+
+    With a token (`serve --token`), every call but health checks and server reflection must carry
+    the metadata header `authorization: Bearer <token>` (the scheme in any case).
     """
 
     def __init__(self, channel):
@@ -50,10 +58,33 @@ class SalesServiceStub:
                 request_serializer=salesapi_dot_sales__pb2.ListJobsRequest.SerializeToString,
                 response_deserializer=salesapi_dot_sales__pb2.ListJobsResponse.FromString,
                 _registered_method=True)
+        self.ListDepartments = channel.unary_unary(
+                '/sales.SalesService/ListDepartments',
+                request_serializer=salesapi_dot_sales__pb2.ListDepartmentsRequest.SerializeToString,
+                response_deserializer=salesapi_dot_sales__pb2.ListDepartmentsResponse.FromString,
+                _registered_method=True)
+        self.DownloadOutput = channel.unary_stream(
+                '/sales.SalesService/DownloadOutput',
+                request_serializer=salesapi_dot_sales__pb2.DownloadOutputRequest.SerializeToString,
+                response_deserializer=salesapi_dot_sales__pb2.FileChunk.FromString,
+                _registered_method=True)
+        self.DeleteJob = channel.unary_unary(
+                '/sales.SalesService/DeleteJob',
+                request_serializer=salesapi_dot_sales__pb2.DeleteJobRequest.SerializeToString,
+                response_deserializer=salesapi_dot_sales__pb2.Job.FromString,
+                _registered_method=True)
 
 
 class SalesServiceServicer:
     """Aggregates sales CSV files and keeps a history of the jobs that did so.
+
+    Every reply of every RPC fits in gRPC's default message limit (4 MB), whatever the file, so
+    clients keep their defaults: `Job.departments` holds the departments in output order up to a
+    byte budget (about 3.5 MB; `departments_complete` says whether that is all of them), and
+    `ListDepartments` pages through every one.
+
+    With a token (`serve --token`), every call but health checks and server reflection must carry
+    the metadata header `authorization: Bearer <token>` (the scheme in any case).
     """
 
     def UploadCSV(self, request_iterator, context):
@@ -68,8 +99,8 @@ class SalesServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetJobStatus(self, request, context):
-        """Returns one job, with its departments and rejected samples. NOT_FOUND for an unknown id,
-        INVALID_ARGUMENT for a string that is not a job id.
+        """Returns one job, with its departments (up to the byte budget) and rejected samples.
+        NOT_FOUND for an unknown id, INVALID_ARGUMENT for a string that is not a job id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,6 +108,35 @@ class SalesServiceServicer:
 
     def ListJobs(self, request, context):
         """Lists jobs newest first, without their departments and rejected samples (see GetJobStatus).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDepartments(self, request, context):
+        """Pages through a completed job's departments in output order, as Google's API design guide
+        (AIP-158) describes: an empty page_token asks for the first page; an empty next_page_token
+        means the last page. A page never exceeds page_size departments nor the byte budget.
+        NOT_FOUND for an unknown job, FAILED_PRECONDITION while it runs, INVALID_ARGUMENT for a
+        page_token this server did not give for this job, or a negative page_size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadOutput(self, request, context):
+        """Streams the exact bytes of a completed job's output file (or of its rejected-rows file) in
+        chunks of at most 64 KiB, so that a client on another machine gets its result.
+        NOT_FOUND when the job or that file does not exist (no row was rejected), FAILED_PRECONDITION
+        while the job runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJob(self, request, context):
+        """Removes a job's files and its history entry; returns the job as it was (as GetJobStatus).
+        FAILED_PRECONDITION while it runs, NOT_FOUND for an unknown id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -100,6 +160,21 @@ def add_SalesServiceServicer_to_server(servicer, server):
                     request_deserializer=salesapi_dot_sales__pb2.ListJobsRequest.FromString,
                     response_serializer=salesapi_dot_sales__pb2.ListJobsResponse.SerializeToString,
             ),
+            'ListDepartments': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDepartments,
+                    request_deserializer=salesapi_dot_sales__pb2.ListDepartmentsRequest.FromString,
+                    response_serializer=salesapi_dot_sales__pb2.ListDepartmentsResponse.SerializeToString,
+            ),
+            'DownloadOutput': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadOutput,
+                    request_deserializer=salesapi_dot_sales__pb2.DownloadOutputRequest.FromString,
+                    response_serializer=salesapi_dot_sales__pb2.FileChunk.SerializeToString,
+            ),
+            'DeleteJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJob,
+                    request_deserializer=salesapi_dot_sales__pb2.DeleteJobRequest.FromString,
+                    response_serializer=salesapi_dot_sales__pb2.Job.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'sales.SalesService', rpc_method_handlers)
@@ -110,6 +185,14 @@ def add_SalesServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class SalesService:
     """Aggregates sales CSV files and keeps a history of the jobs that did so.
+
+    Every reply of every RPC fits in gRPC's default message limit (4 MB), whatever the file, so
+    clients keep their defaults: `Job.departments` holds the departments in output order up to a
+    byte budget (about 3.5 MB; `departments_complete` says whether that is all of them), and
+    `ListDepartments` pages through every one.
+
+    With a token (`serve --token`), every call but health checks and server reflection must carry
+    the metadata header `authorization: Bearer <token>` (the scheme in any case).
     """
 
     @staticmethod
@@ -183,6 +266,87 @@ class SalesService:
             '/sales.SalesService/ListJobs',
             salesapi_dot_sales__pb2.ListJobsRequest.SerializeToString,
             salesapi_dot_sales__pb2.ListJobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDepartments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sales.SalesService/ListDepartments',
+            salesapi_dot_sales__pb2.ListDepartmentsRequest.SerializeToString,
+            salesapi_dot_sales__pb2.ListDepartmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/sales.SalesService/DownloadOutput',
+            salesapi_dot_sales__pb2.DownloadOutputRequest.SerializeToString,
+            salesapi_dot_sales__pb2.FileChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sales.SalesService/DeleteJob',
+            salesapi_dot_sales__pb2.DeleteJobRequest.SerializeToString,
+            salesapi_dot_sales__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,7 @@ import errno
 import logging
 import socket
 import tempfile
+import time
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ _KEEPALIVE_OPTIONS = [
 # its own): one per upload slot for its reply and its end, plus room for status and
 # history calls.
 _SPARE_WORKERS = 8
+_DAY_SECONDS = 24 * 60 * 60
 # How long running calls may go on once a stop is asked for (Ctrl-C, SIGTERM).
 STOP_GRACE_SECONDS = 5.0
 # After the grace period, how long stop() waits for the cut-off uploads to be recorded.
@@ -64,6 +66,9 @@ class ServerConfig:
     token: str | None = None  # every call but health must carry `authorization: Bearer <token>`
     # Storage folders 0700 and files 0600; False: readable by the user's group (0750, 0640).
     private_storage: bool = True
+    # Jobs that ended more than this many days ago are deleted, files and all (at start, then
+    # once a day); None keeps every job.
+    keep_days: float | None = None
 
     @property
     def resolved_output_dir(self) -> Path:
@@ -96,8 +101,10 @@ class SalesServer:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, grpc_server: grpc.aio.Server,
                  servicer: SalesServicer, jobs: JobManager, health_servicer,
-                 executor: futures.Executor, own_loop: EventLoopThread | None) -> None:
+                 executor: futures.Executor, own_loop: EventLoopThread | None,
+                 keep_days: float | None = None) -> None:
         self._loop = loop
+        self._retention = _Retention(jobs, keep_days, loop, executor) if keep_days else None
         self._server = grpc_server
         self._servicer = servicer
         self._health = health_servicer
@@ -109,6 +116,8 @@ class SalesServer:
     def start(self) -> None:
         """Starts serving; does not block."""
         asyncio.run_coroutine_threadsafe(self._server.start(), self._loop).result()
+        if self._retention is not None:
+            self._loop.call_soon_threadsafe(self._retention.arm)
 
     def stop(self, grace: float | None = STOP_GRACE_SECONDS) -> None:
         """Reports NOT_SERVING and refuses new calls; lets running calls end on their own for
@@ -118,6 +127,8 @@ class SalesServer:
         if self._stopped:
             return
         self._stopped = True
+        if self._retention is not None:
+            self._loop.call_soon_threadsafe(self._retention.disarm)
         asyncio.run_coroutine_threadsafe(self._stop(grace), self._loop).result()
         if not self._jobs.wait_idle(_DRAIN_SECONDS):
             log.warning("some uploads were still ending after %.0f s", _DRAIN_SECONDS)
@@ -144,6 +155,40 @@ class SalesServer:
         await self._server.stop(None)
         if refusing is not None:
             await refusing
+
+
+class _Retention:
+    """Deletes the jobs that ended more than `days` ago, once a day (and at start: delete_old)."""
+
+    def __init__(self, jobs: JobManager, days: float, loop: asyncio.AbstractEventLoop,
+                 executor: futures.Executor) -> None:
+        self._jobs, self._days, self._loop, self._executor = jobs, days, loop, executor
+        self._timer: asyncio.TimerHandle | None = None
+
+    @staticmethod
+    def delete_old(jobs: JobManager, days: float) -> None:
+        try:
+            deleted = jobs.delete_finished_before(time.time() - days * _DAY_SECONDS)
+        except StoreError as exc:
+            log.error("old jobs could not be deleted: %s", exc)
+            return
+        if deleted:
+            log.info("deleted %d job(s) that ended more than %g days ago", deleted, days)
+
+    def arm(self) -> None:
+        """Schedules the next run (on the loop)."""
+        self._timer = self._loop.call_later(_DAY_SECONDS, self._run)
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _run(self) -> None:
+        try:
+            self._executor.submit(self.delete_old, self._jobs, self._days)
+        except RuntimeError:  # stopped meanwhile
+            return
+        self.arm()
 
 
 def create_server(address: str, config: ServerConfig | None = None,
@@ -183,8 +228,10 @@ def create_server(address: str, config: ServerConfig | None = None,
         raise
     log.info("server for %s on %s (port %s), storage %s, output %s", SERVICE_NAME, address, port,
              config.storage_dir, config.resolved_output_dir)
+    if config.keep_days:
+        _Retention.delete_old(jobs, config.keep_days)
     return SalesServer(loop, grpc_server, servicer, jobs, health_servicer, executor,
-                       own_loop), port
+                       own_loop, config.keep_days), port
 
 
 def _check_writable(folder: Path, mode: int) -> None:

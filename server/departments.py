@@ -70,6 +70,10 @@ class Departments:
     def __len__(self) -> int:
         return len(self.names)
 
+    def slice(self, start: int, count: int) -> "Departments":
+        """Departments start to start + count (fewer at the end), in the same order."""
+        return Departments(self.names.slice(start, count), self.totals.slice(start, count))
+
     def __iter__(self) -> Iterator[tuple[str, int]]:
         return zip(self.names.to_pylist(), self.totals.to_pylist())
 

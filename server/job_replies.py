@@ -10,6 +10,8 @@ descriptors, not from this file; tests hold the result to `SerializeToString` fi
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy
 import pyarrow
 import pyarrow.compute as pc
@@ -39,16 +41,30 @@ def _one_byte_tag(field: FieldDescriptor, wire_type: int) -> int:
     return tag
 
 
-_DEPARTMENTS = sales_pb2.Job.DESCRIPTOR.fields_by_name["departments"]
+JOB_DEPARTMENTS = sales_pb2.Job.DESCRIPTOR.fields_by_name["departments"]
+PAGE_DEPARTMENTS = sales_pb2.ListDepartmentsResponse.DESCRIPTOR.fields_by_name["departments"]
 _NAME = sales_pb2.DepartmentTotal.DESCRIPTOR.fields_by_name["department"]
 _TOTAL = sales_pb2.DepartmentTotal.DESCRIPTOR.fields_by_name["total_sales"]
-_DEPARTMENTS_TAG = _one_byte_tag(_DEPARTMENTS, _LENGTH_DELIMITED)
 _NAME_TAG = _one_byte_tag(_NAME, _LENGTH_DELIMITED)
 _TOTAL_TAG = _one_byte_tag(_TOTAL, _VARINT)
 
+# The departments one reply carries, in bytes: gRPC's default limit (4 MiB) less room for the
+# rest of a Job (100 rejected samples of bounded reasons, paths, a 255-character file name, an
+# error sentence: well under 64 KiB) and framing, so that clients with default settings in any
+# language read every reply.
+DEPARTMENTS_BUDGET = 4 * 1024 * 1024 - 512 * 1024
 
-def job_message(record: JobRecord) -> sales_pb2.Job:
-    """The API's Job for a job record, without its departments (see encode_job)."""
+
+class EncodedDepartments(NamedTuple):
+    """Departments in the wire format of a repeated DepartmentTotal field: the first `count`."""
+
+    data: bytes
+    count: int
+
+
+def job_message(record: JobRecord, departments_sent: int = 0) -> sales_pb2.Job:
+    """The API's Job for a job record, without its departments (see encode_job), saying whether
+    departments_sent of them are all there are."""
     job = sales_pb2.Job(
         job_id=record.job_id,
         state=int(record.state),
@@ -64,6 +80,7 @@ def job_message(record: JobRecord) -> sales_pb2.Job:
         department_count=record.department_count,
         encoding=record.encoding,
         delimiter=record.delimiter,
+        departments_complete=departments_sent >= record.department_count,
     )
     job.created_at.FromNanoseconds(int(record.created_at * 1e9))
     if record.finished_at is not None:
@@ -71,36 +88,52 @@ def job_message(record: JobRecord) -> sales_pb2.Job:
     return job
 
 
-def encode_job(record: JobRecord, departments: bytes | None = None) -> bytes:
-    """The API's Job for a job record, serialized, departments included (`departments`, when
-    given, is what encode_departments made of them)."""
+def encode_job(record: JobRecord, departments: EncodedDepartments | None = None) -> bytes:
+    """The API's Job for a job record, serialized, with as many departments as fit in the
+    budget (`departments`, when given, is what encode_departments made of them)."""
     if departments is None:
         departments = encode_departments(record.departments)
-    return job_message(record).SerializeToString() + departments
+    return job_message(record, departments.count).SerializeToString() + departments.data
 
 
-def encode_departments(departments: Departments) -> bytes:
-    """`Job.departments` in the wire format, byte for byte as protobuf writes it: per department
+def encode_departments(departments: Departments, field: FieldDescriptor = JOB_DEPARTMENTS,
+                       budget: int = DEPARTMENTS_BUDGET) -> EncodedDepartments:
+    """The leading departments whose encoding fits in budget (at least one, if any), as the
+    repeated DepartmentTotal `field`, byte for byte as protobuf writes it: per department
     its tag, a length, then `department` unless empty and `total_sales` unless zero."""
-    count = len(departments)
-    if not count:
-        return b""
+    if not len(departments):
+        return EncodedDepartments(b"", 0)
     names = pc.cast(departments.names, pyarrow.binary())
     lengths = value_lengths(names).astype(numpy.uint64)
     totals = departments.totals.to_numpy(zero_copy_only=False).view(numpy.uint64)
     named, nonzero = lengths != 0, totals != 0
+    body = (numpy.where(named, 1 + _varint_sizes(lengths) + lengths, 0)
+            + numpy.where(nonzero, 1 + _varint_sizes(totals), 0))
+    entry = 1 + _varint_sizes(body) + body
+    count = max(1, int(numpy.searchsorted(numpy.cumsum(entry), budget, side="right")))
+    if count < len(departments):
+        names, lengths, totals = names.slice(0, count), lengths[:count], totals[:count]
+        named, nonzero, body = named[:count], nonzero[:count], body[:count]
     length_bytes, length_sizes = _varints(lengths)
     total_bytes, total_sizes = _varints(totals)
-    body = (numpy.where(named, 1 + length_sizes + lengths, 0)
-            + numpy.where(nonzero, 1 + total_sizes, 0))
     body_bytes, body_sizes = _varints(body)
-    before = _rows_of_bytes([(_constant(_DEPARTMENTS_TAG, count), numpy.ones(count, numpy.int64)),
+    field_tag = _one_byte_tag(field, _LENGTH_DELIMITED)
+    before = _rows_of_bytes([(_constant(field_tag, count), numpy.ones(count, numpy.int64)),
                              (body_bytes, body_sizes),
                              (_constant(_NAME_TAG, count), named.astype(numpy.int64)),
                              (length_bytes, numpy.where(named, length_sizes, 0))])
     after = _rows_of_bytes([(_constant(_TOTAL_TAG, count), nonzero.astype(numpy.int64)),
                             (total_bytes, numpy.where(nonzero, total_sizes, 0))])
-    return concatenated(pc.binary_join_element_wise(before, names, after, b""))
+    return EncodedDepartments(
+        concatenated(pc.binary_join_element_wise(before, names, after, b"")), count)
+
+
+def _varint_sizes(values: numpy.ndarray) -> numpy.ndarray:
+    """How many bytes each uint64 takes as a varint."""
+    sizes = numpy.ones(len(values), numpy.uint64)
+    for bits in range(7, 64, 7):
+        sizes += values >= numpy.uint64(1 << bits)
+    return sizes
 
 
 def _constant(byte: int, count: int) -> numpy.ndarray:

@@ -254,6 +254,18 @@ class JobStore:
         return replace(_record(summary), departments=departments,
                        rejected_samples=[tuple(item) for item in json.loads(samples)])
 
+    def delete(self, job_id: str) -> None:
+        """Forgets a job."""
+        with self._using() as db:
+            db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+
+    def finished_before(self, cutoff: float) -> list[str]:
+        """The ids of jobs that ended before cutoff (seconds since the epoch)."""
+        with self._using() as db:
+            rows = db.execute("SELECT job_id FROM jobs WHERE state != ? AND finished_at < ?",
+                              (JobState.RUNNING, cutoff)).fetchall()
+        return [job_id for (job_id,) in rows]
+
     def list(self, limit: int) -> list[JobRecord]:
         """The newest jobs first, without departments and samples."""
         with self._using() as db:

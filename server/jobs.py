@@ -37,6 +37,10 @@ class OutputError(Exception):
     """The job's files cannot be written; the message is a plain sentence."""
 
 
+class JobRunning(Exception):
+    """The job is still running, so it has no result yet (and cannot be deleted)."""
+
+
 def cannot_write_message(error: OSError) -> str:
     """A sentence for a file the server could not write."""
     reason = error.strerror or str(error)
@@ -219,6 +223,7 @@ class JobManager:
         # The jobs that count against the upload limit: a job gives its slot back as soon as
         # its call is gone (free_slot), while its thread may still be finishing a block.
         self._slots: set[str] = set()
+        self._paged: tuple[str, Departments] | None = None  # see completed_departments
         # Re-entrant: a job that fails while being started reports its end under this lock.
         self._mutex = threading.RLock()
         self._idle = threading.Condition(self._mutex)
@@ -283,6 +288,58 @@ class JobManager:
             running = dict(self._running)
         return [running[r.job_id].snapshot().summary() if r.job_id in running else r
                 for r in records]
+
+    def ended(self, job_id: str) -> JobRecord | None:
+        """A job that has ended, as the history keeps it; None if there is no such job;
+        JobRunning while it runs."""
+        with self._mutex:
+            if job_id in self._running:
+                raise JobRunning(job_id)
+        return self.store.get(job_id)
+
+    def completed_departments(self, job_id: str) -> Departments | None:
+        """A completed job's departments in output order (an empty list for a job that did
+        not complete); None if there is no such job; JobRunning while it runs. The last job
+        asked for is kept, so that paging through it reads the history once."""
+        with self._mutex:
+            if job_id in self._running:
+                raise JobRunning(job_id)
+            if self._paged is not None and self._paged[0] == job_id:
+                return self._paged[1]
+        record = self.store.get(job_id)
+        if record is None:
+            return None
+        with self._mutex:
+            self._paged = (job_id, record.departments)
+        return record.departments
+
+    def delete(self, job_id: str) -> JobRecord | None:
+        """Removes a job's files and history entry; returns the job as it was, or None if there
+        is no such job. JobRunning while it runs."""
+        with self._mutex:
+            if job_id in self._running:
+                raise JobRunning(job_id)
+            record = self.store.get(job_id)
+            if record is None:
+                return None
+            if self._paged is not None and self._paged[0] == job_id:
+                self._paged = None
+            self.remove_job_files(job_id)
+            self.store.delete(job_id)
+        log.info("job %s deleted", job_id)
+        return record
+
+    def delete_finished_before(self, cutoff: float) -> int:
+        """Deletes every job that ended before cutoff (seconds since the epoch), files and all;
+        returns how many."""
+        deleted = 0
+        for job_id in self.store.finished_before(cutoff):
+            try:
+                if self.delete(job_id) is not None:
+                    deleted += 1
+            except JobRunning:
+                pass
+        return deleted
 
     def remove_job_files(self, job_id: str) -> None:
         """Removes every file a job may have written, whole or partial."""

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import grpc
 
-# Health checks stay open so that load balancers and the window can probe without the token.
-_OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+# Open without the token: health checks, so that load balancers and the window can probe, and
+# server reflection, which only describes the API (the same as proto/sales.proto, which is
+# public) and which grpcurl needs to call anything by name, health checks included.
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.v1alpha.ServerReflection/",
+                  "/grpc.reflection.v1.ServerReflection/")
 
 
 @dataclass(frozen=True)
@@ -101,23 +104,28 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
     """Lets a call in only with metadata `authorization: Bearer <token>` (health is open)."""
 
     def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
+        self._expected = token.encode()
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(_OPEN_PREFIXES):
             return handler
-        given = dict(handler_call_details.invocation_metadata).get("authorization", "")
-        if hmac.compare_digest(given.encode(), self._expected):
+        given = dict(handler_call_details.invocation_metadata).get("authorization")
+        if given is None:
+            return _refusal(handler, "This server needs an access token: send the metadata "
+                                     "header `authorization: Bearer <token>` with every call.")
+        # The scheme is case-insensitive (RFC 7235): "bearer" and "BEARER" are "Bearer".
+        scheme, _, token = given.strip().partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
+                                                              self._expected):
             return handler
-        return _refusal(handler)
+        return _refusal(handler, "The access token was not accepted: send the metadata header "
+                                 "`authorization: Bearer <token>` with this server's token.")
 
 
-def _refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _refusal(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
     async def refuse(_request, context):
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                            "This server needs an access token: pass --token or set "
-                            "SALES_TOKEN.")
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
     if handler.request_streaming and handler.response_streaming:
         return grpc.stream_stream_rpc_method_handler(refuse)

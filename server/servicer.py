@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
 from typing import Awaitable, Callable
 
 import grpc
@@ -13,12 +14,15 @@ import grpc
 from salesapi import sales_pb2, sales_pb2_grpc
 from server.aggregation import InputError, LimitExceeded
 from server.departments import Departments
-from server.job_replies import UnreadableMessage, encode_departments, encode_job, job_message
+from server import job_results
+from server.job_replies import (PAGE_DEPARTMENTS, UnreadableMessage, encode_departments,
+                                encode_job, job_message)
 from server.job_store import HistoryUnavailable, JobRecord
-from server.jobs import (Abandoned, JobManager, OutputError, UploadJob, cannot_write_message,
-                         is_job_id)
+from server.jobs import (Abandoned, JobManager, JobRunning, OutputError, UploadJob,
+                         cannot_write_message, is_job_id)
 from server.memory import release_unused
 from server.upload_feeder import BlockFeeder
+from server.upload_watch import IdleWatch, UploadIdle
 
 log = logging.getLogger(__name__)
 
@@ -28,43 +32,16 @@ SERVER_STOPPING_MESSAGE = "The server was stopped during the upload; please uplo
 RELEASE_MEMORY_AFTER_SECONDS = 1.0
 
 
-class UploadIdle(Exception):
-    """No bytes arrived for the idle timeout; the message is a plain sentence."""
-
-
-class _IdleWatch:
-    """Ends the upload task it runs in (as a cancellation with `expired` set) once no byte has
-    arrived for `seconds`; messages without data do not count. One timer per upload, re-armed
-    when it fires early, rather than a timeout around every read."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
-        self._last = self._loop.time()
-        self._timer = self._loop.call_later(seconds, self._check)
-
-    def saw_bytes(self) -> None:
-        """Bytes arrived (or the upload was busy aggregating, not waiting for the client)."""
-        self._last = self._loop.time()
-
-    def stop(self) -> None:
-        self._timer.cancel()
-
-    def _check(self) -> None:
-        remaining = self._last + self.seconds - self._loop.time()
-        if remaining > 0:
-            self._timer = self._loop.call_later(remaining, self._check)
-            return
-        self.expired = True
-        self._task.cancel()
-
-    def error(self) -> "UploadIdle":
-        """The error to raise instead of the cancellation it caused."""
-        self._task.uncancel()
-        return UploadIdle(f"No data arrived for {self.seconds:g} seconds, so the server ended "
-                          "the upload. Send the file again.")
+async def _check_job_id(job_id: str, context: grpc.aio.ServicerContext) -> None:
+    """INVALID_ARGUMENT, in a sentence, for a job_id that cannot be one."""
+    if not job_id:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            "The request names no job: job_id (field 1) is empty. (A client "
+                            "that maps field names to camelCase sends it as jobId.)")
+    if not is_job_id(job_id):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                            f"\"{job_id[:64]}\" is not a job id; a job id is 32 hexadecimal "
+                            "characters.")
 
 
 class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
@@ -201,7 +178,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         at 185-187 MiB against 160-161 MiB, bench/README.md)."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload") as aggregation:
             feeder = BlockFeeder(job.feed, aggregation)
-            idle = _IdleWatch(self._jobs.limits.upload_idle_seconds)
+            idle = IdleWatch(self._jobs.limits.upload_idle_seconds)
             try:
                 # context.read() rather than the request iterator: measured 4 to 10 % faster
                 # per message.
@@ -240,10 +217,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         return record, asyncio.wrap_future(encoding[0])
 
     async def GetJobStatus(self, request, context):
-        if not is_job_id(request.job_id):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"\"{request.job_id[:64]}\" is not a job id; a job id is 32 "
-                                "hexadecimal characters.")
+        await _check_job_id(request.job_id, context)
         reply = await self._from_history(context, self._encoded_job, request.job_id)
         if reply is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {request.job_id}.")
@@ -256,6 +230,67 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
     async def ListJobs(self, request, context):
         records = await self._from_history(context, self._jobs.list, request.limit)
         return sales_pb2.ListJobsResponse(jobs=[job_message(record) for record in records])
+
+    async def ListDepartments(self, request, context):
+        await _check_job_id(request.job_id, context)
+        size = job_results.page_size(request.page_size)
+        if size is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"page_size is {request.page_size}; expected 0 (the default, "
+                                f"{job_results.DEFAULT_PAGE_SIZE:,}) or more.")
+        departments = await self._finished(context, self._jobs.completed_departments,
+                                           request.job_id)
+        start = job_results.page_start(request.page_token, request.job_id, len(departments))
+        if start is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                "page_token is not one this server gave for this job's "
+                                "departments; start again with an empty page_token.")
+        return await self._in_thread(self._encoded_page, request.job_id, departments, start,
+                                     size)
+
+    @staticmethod
+    def _encoded_page(job_id: str, departments: Departments, start: int, size: int) -> bytes:
+        page = encode_departments(departments.slice(start, size), PAGE_DEPARTMENTS)
+        end = start + page.count
+        token = job_results.page_token(job_id, end) if end < len(departments) else ""
+        return page.data + sales_pb2.ListDepartmentsResponse(
+            next_page_token=token).SerializeToString()
+
+    async def DownloadOutput(self, request, context):
+        await _check_job_id(request.job_id, context)
+        record = await self._finished(context, self._jobs.ended, request.job_id)
+        path = job_results.file_path(record, request.kind)
+        if not path:
+            what = ("rejected-rows file: no row was rejected"
+                    if request.kind == sales_pb2.OUTPUT_KIND_REJECTED_ROWS and record.output_path
+                    else f"output file: it ended {record.state.name}")
+            await context.abort(grpc.StatusCode.NOT_FOUND,
+                                f"Job {request.job_id} has no {what}.")
+        try:
+            async for chunk in job_results.file_chunks(Path(path), self._executor):
+                yield chunk
+        except FileNotFoundError:
+            await context.abort(grpc.StatusCode.NOT_FOUND,
+                                f"The file of job {request.job_id} is no longer on the server "
+                                f"({path}).")
+
+    async def DeleteJob(self, request, context):
+        await _check_job_id(request.job_id, context)
+        record = await self._finished(context, self._jobs.delete, request.job_id)
+        return await self._in_thread(encode_job, record)
+
+    async def _finished(self, context: grpc.aio.ServicerContext, function: Callable,
+                        job_id: str):
+        """function(job_id) from the history for a job that has ended: NOT_FOUND if there is
+        no such job, FAILED_PRECONDITION while it runs."""
+        try:
+            result = await self._from_history(context, function, job_id)
+        except JobRunning:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"Job {job_id} is still running; ask again once it has ended.")
+        if result is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {job_id}.")
+        return result
 
     async def _from_history(self, context: grpc.aio.ServicerContext, function: Callable, *args):
         """function(*args) in a thread; a history that fails answers UNAVAILABLE."""

@@ -4,7 +4,8 @@ from dataclasses import replace
 
 from salesapi import sales_pb2
 from server.departments import Departments
-from server.job_replies import encode_job
+from server.job_replies import (DEPARTMENTS_BUDGET, PAGE_DEPARTMENTS, encode_departments,
+                                encode_job, job_message)
 from server.job_store import JobRecord, JobState
 
 DEPARTMENTS = [("Toys", 5), ("", 0), ("Zero", 0), ("Returns", -3), ("Ünïcödé €", 127),
@@ -31,7 +32,7 @@ def library_job(record: JobRecord) -> sales_pb2.Job:
         rows_processed=record.rows_processed, rows_rejected=record.rows_rejected,
         bytes_received=record.bytes_received, error=record.error,
         department_count=record.department_count, encoding=record.encoding,
-        delimiter=record.delimiter,
+        delimiter=record.delimiter, departments_complete=True,
         departments=[sales_pb2.DepartmentTotal(department=name, total_sales=total)
                      for name, total in record.departments],
         rejected_samples=[sales_pb2.RejectedRow(line=line, reason=reason)
@@ -53,5 +54,24 @@ def test_every_field_reads_back_as_the_library_writes_it():
 def test_departments_are_byte_for_byte_the_librarys():
     record = full_record(DEPARTMENTS)
     departments = sales_pb2.Job(departments=library_job(record).departments).SerializeToString()
-    assert encode_job(record) == encode_job(replace(record, departments=Departments.empty())) \
+    assert encode_job(record) == job_message(record, len(DEPARTMENTS)).SerializeToString() \
         + departments
+    page = encode_departments(record.departments, PAGE_DEPARTMENTS)
+    assert page.data == sales_pb2.ListDepartmentsResponse(
+        departments=library_job(record).departments).SerializeToString()
+
+
+def test_a_reply_carries_the_departments_that_fit_in_the_budget():
+    many = [(f"Department {n:07d} " + "x" * 40, n) for n in range(100_000)]  # about 6.6 MB
+    record = full_record(many)
+    encoded = encode_job(record)
+    job = sales_pb2.Job.FromString(encoded)
+    assert DEPARTMENTS_BUDGET - 80 < len(encoded) - len(job_message(record).SerializeToString()) \
+        <= DEPARTMENTS_BUDGET
+    assert not job.departments_complete and job.department_count == 100_000
+    assert [(d.department, d.total_sales) for d in job.departments] == many[:len(job.departments)]
+    # The budget for a page of ListDepartments is the same; a name as long as a row may be
+    # (1 MiB) still fits, one per reply at least.
+    huge = full_record([("y" * (1 << 20), 1)] * 5)
+    job = sales_pb2.Job.FromString(encode_job(huge))
+    assert len(job.departments) == 3 and not job.departments_complete

@@ -81,15 +81,16 @@ def test_token_is_required_for_everything_but_health(serve_process, tmp_path):
         stub = sales_pb2_grpc.SalesServiceStub(channel)
         error = rpc_error(stub.UploadCSV, chunks_of(SALES), timeout=30)
         assert error.code() == grpc.StatusCode.UNAUTHENTICATED
-        assert error.details() == ("This server needs an access token: pass --token or set "
-                                   "SALES_TOKEN.")
+        assert error.details() == ("This server needs an access token: send the metadata "
+                                   "header `authorization: Bearer <token>` with every call.")
         for call, request in ((stub.ListJobs, sales_pb2.ListJobsRequest()),
                               (stub.GetJobStatus, sales_pb2.JobStatusRequest(job_id="0" * 32))):
             assert rpc_error(call, request, timeout=10).code() == grpc.StatusCode.UNAUTHENTICATED
+        # Reflection is open: it only describes the API, and grpcurl needs it to call health.
         reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
-        error = rpc_error(lambda: list(reflection.ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)))
-        assert error.code() == grpc.StatusCode.UNAUTHENTICATED
+        [answer] = list(reflection.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
+        assert "sales.SalesService" in [s.name for s in answer.list_services_response.service]
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
                                                              timeout=10)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
@@ -100,6 +101,17 @@ def test_token_is_required_for_everything_but_health(serve_process, tmp_path):
     with open_channel(serve.address, token=TOKEN) as channel:
         job = sales_pb2_grpc.SalesServiceStub(channel).UploadCSV(chunks_of(SALES), timeout=30)
         assert job.state == sales_pb2.JOB_STATE_COMPLETED
+    # The scheme in any case (RFC 7235), as client authors write it.
+    with grpc.insecure_channel(serve.address) as channel:
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        for scheme in ("bearer", "BEARER", "Bearer"):
+            reply = stub.ListJobs(sales_pb2.ListJobsRequest(), timeout=10,
+                                  metadata=(("authorization", f"{scheme} {TOKEN}"),))
+            assert [j.job_id for j in reply.jobs] == [job.job_id]
+        error = rpc_error(stub.ListJobs, sales_pb2.ListJobsRequest(), timeout=10,
+                          metadata=(("authorization", "Basic " + TOKEN),))
+        assert error.details() == ("The access token was not accepted: send the metadata header "
+                                   "`authorization: Bearer <token>` with this server's token.")
 
     csv = tmp_path / "sales.csv"
     csv.write_bytes(SALES)
