@@ -127,7 +127,22 @@ def run_upload(args: argparse.Namespace) -> int:
     from cli.upload_command import upload
 
     return upload(Path(args.file), args.server, args.chunk_size,
-                  None if args.all else args.max_rows, token=args.token, ca_cert=args.ca_cert)
+                  None if args.all else args.max_rows, token=args.token, ca_cert=args.ca_cert,
+                  save=Path(args.save) if args.save else None,
+                  save_rejected=Path(args.save_rejected) if args.save_rejected else None)
+
+
+def run_results(args: argparse.Namespace) -> int:
+    """jobs, download, delete: a server's history and results, from any machine."""
+    from cli import results_commands as commands
+
+    if args.command == "jobs":
+        action = commands.jobs_command(args.limit)
+    elif args.command == "download":
+        action = commands.download_command(args.job_id, Path(args.output), args.rejected)
+    else:
+        action = commands.delete_command(args.job_id)
+    return commands.run_with_stub(args.server, args.token, args.ca_cert, action)
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -139,14 +154,15 @@ def run_gui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: gui (default), serve, upload."""
+    """The command line: gui (default), serve, upload, jobs, download, delete."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"),
                         help="DEBUG, INFO, WARNING or ERROR (env LOG_LEVEL; default INFO)")
     parser = argparse.ArgumentParser(
         prog="main.py", description=__doc__,
         epilog="With no command, or with a file name, the desktop window opens.")
-    commands = parser.add_subparsers(title="commands", metavar="{gui,serve,upload}",
+    commands = parser.add_subparsers(title="commands",
+                                     metavar="{gui,serve,upload,jobs,download,delete}",
                                      required=True)
 
     gui = commands.add_parser("gui", parents=[common], help="open the desktop window (default)")
@@ -179,12 +195,35 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument("--max-rows", type=int, default=100,
                         help="departments to print (default 100; the file has all)")
     upload.add_argument("--all", action="store_true", help="print every department")
+    upload.add_argument("--save", metavar="PATH",
+                        help="also write the totals CSV here (downloaded from the server)")
+    upload.add_argument("--save-rejected", metavar="PATH",
+                        help="also write the rejected rows here, if any")
     _add_client_security_flags(upload)
     upload.set_defaults(func=run_upload)
+
+    for name, summary in (("jobs", "list a server's jobs, newest first"),
+                          ("download", "save a job's totals (or rejected rows) file"),
+                          ("delete", "delete a job, its files and its history entry")):
+        command = commands.add_parser(name, parents=[common], help=summary)
+        if name in ("download", "delete"):
+            command.add_argument("job_id", help="the job id (32 hexadecimal characters)")
+        if name == "download":
+            command.add_argument("-o", "--output", required=True, metavar="PATH",
+                                 help="where to write the file")
+            command.add_argument("--rejected", action="store_true",
+                                 help="the rejected-rows file instead of the totals")
+        if name == "jobs":
+            command.add_argument("--limit", type=int, default=0,
+                                 help="at most this many jobs (default: the server's, 100)")
+        command.add_argument("--server", default=f"127.0.0.1:{DEFAULT_PORT}",
+                             help=f"HOST:PORT of the server (default 127.0.0.1:{DEFAULT_PORT})")
+        _add_client_security_flags(command)
+        command.set_defaults(func=run_results, command=name)
     return parser
 
 
-_COMMANDS = ("gui", "serve", "upload")
+_COMMANDS = ("gui", "serve", "upload", "jobs", "download", "delete")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,15 +10,17 @@ from typing import TextIO
 import grpc
 
 from salesapi import sales_pb2, sales_pb2_grpc
-from salesapi.client import file_chunks, open_channel, readable_size
+from salesapi.client import all_departments, download, file_chunks, open_channel, readable_size
 from wording.quantities import format_count
 from wording.rpc_errors import describe_rpc_error
 
 
 def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
            out: TextIO = sys.stdout, err: TextIO = sys.stderr, token: str | None = None,
-           ca_cert: str | None = None) -> int:
-    """Uploads path and prints the outcome; returns the process exit code."""
+           ca_cert: str | None = None, save: Path | None = None,
+           save_rejected: Path | None = None) -> int:
+    """Uploads path and prints the outcome (and saves its files where asked: they are
+    downloaded, so the server may be on another machine); returns the process exit code."""
     try:
         size = readable_size(path)
     except IsADirectoryError:
@@ -51,25 +53,42 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
                 progress.clear()
             print("Upload cancelled; the server keeps nothing from it.", file=err)
             return 130
-    if progress:
-        progress.clear()
-    _print_job(job, time.monotonic() - started, max_rows, out)
+        if progress:
+            progress.clear()
+        try:
+            departments = all_departments(stub, job) if max_rows is None else job.departments
+            _print_job(job, departments, time.monotonic() - started, max_rows, out)
+            saved = [(target, rejected) for target, rejected in ((save, False),
+                                                                 (save_rejected, True))
+                     if target is not None and (job.rows_rejected or not rejected)]
+            for target, rejected in saved:
+                download(stub, job.job_id, target, rejected_rows=rejected)
+                print(f"Saved {'the rejected rows' if rejected else 'the totals'} to {target}",
+                      file=out)
+        except grpc.RpcError as error:
+            print(describe_rpc_error(error, address, tls=bool(ca_cert)), file=err)
+            return 1
+        except OSError as exc:
+            print(f"Cannot write {exc.filename}: {exc.strerror or exc}.", file=err)
+            return 2
     return 0
 
 
-def _print_job(job: sales_pb2.Job, seconds: float, max_rows: int | None, out: TextIO) -> None:
-    rows = [(d.department, f"{d.total_sales:,}") for d in job.departments]
+def _print_job(job: sales_pb2.Job, departments, seconds: float, max_rows: int | None,
+               out: TextIO) -> None:
+    rows = [(d.department, f"{d.total_sales:,}") for d in departments]
     shown = rows if max_rows is None else rows[:max_rows]
     name_width = max([len("Department Name")] + [len(name) for name, _ in shown])
     total_width = max([len("Total Number of Sales")] + [len(total) for _, total in shown])
     print(f"{'Department Name':<{name_width}}  {'Total Number of Sales':>{total_width}}", file=out)
     for name, total in shown:
         print(f"{name:<{name_width}}  {total:>{total_width}}", file=out)
-    if len(rows) > len(shown):
-        print(f"... and {len(rows) - len(shown):,} more departments in the output file "
-              "(--all prints every one).", file=out)
+    if job.department_count > len(shown):
+        print(f"... and {job.department_count - len(shown):,} more departments in the output "
+              "file (--all prints every one).", file=out)
     print(file=out)
-    print(f"{format_count(len(rows), 'department')}, {format_count(job.rows_processed, 'row')} summed, "
+    print(f"{format_count(job.department_count, 'department')}, "
+          f"{format_count(job.rows_processed, 'row')} summed, "
           f"{format_count(job.rows_rejected, 'row')} rejected, {job.bytes_received:,} bytes in "
           f"{seconds:.2f} s.", file=out)
     if job.rows_rejected:
@@ -79,6 +98,8 @@ def _print_job(job: sales_pb2.Job, seconds: float, max_rows: int | None, out: Te
         if len(job.rejected_samples) > 10:
             print(f"  ... all of them are listed in {job.rejected_path}", file=out)
         print(f"Rejected rows file: {job.rejected_path}", file=out)
+    print(f"Job {job.job_id} (from another machine: python main.py download {job.job_id} "
+          "-o totals.csv)", file=out)
     print(f"Output file: {job.output_path}", file=out)
 
 

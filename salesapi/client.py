@@ -15,8 +15,8 @@ DEFAULT_CHUNK_SIZE = 8192
 # The file is read ahead in this much at a time, not one system call per chunk (measured: less
 # CPU per upload, which on a busy machine is time).
 _READ_AHEAD = 1 << 20
-# A reply lists every department; a file with millions of them needs a large message.
-_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1)]
+# Every reply fits in gRPC's default 4 MB: channels keep gRPC's defaults, as any client's.
+_CHANNEL_OPTIONS: list[tuple[str, int]] = []
 
 
 def channel_credentials(ca_cert: str | os.PathLike | None) -> grpc.ChannelCredentials | None:
@@ -121,3 +121,43 @@ def file_chunks(
             sent += len(data)
             if on_sent is not None:
                 on_sent(sent)
+
+
+def all_departments(stub, job: sales_pb2.Job, timeout: float | None = None,
+                    ) -> Iterator[sales_pb2.DepartmentTotal]:
+    """Every department of a completed job in output order: the Job's own if it holds them all,
+    else page by page from ListDepartments."""
+    if job.departments_complete:
+        yield from job.departments
+        return
+    token = ""
+    while True:
+        page = stub.ListDepartments(sales_pb2.ListDepartmentsRequest(
+            job_id=job.job_id, page_size=10_000, page_token=token), timeout=timeout)
+        yield from page.departments
+        token = page.next_page_token
+        if not token:
+            return
+
+
+def download(stub, job_id: str, path: str | os.PathLike, rejected_rows: bool = False,
+             timeout: float | None = None) -> int:
+    """Writes a job's output file (or its rejected-rows file) to path, whole or not at all (a
+    temporary name beside it, then renamed); returns its size. Raises grpc.RpcError (NOT_FOUND
+    when the job has no such file) or OSError."""
+    kind = sales_pb2.OUTPUT_KIND_REJECTED_ROWS if rejected_rows else sales_pb2.OUTPUT_KIND_TOTALS
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.download")
+    size = 0
+    try:
+        with open(temporary, "wb") as handle:
+            for chunk in stub.DownloadOutput(sales_pb2.DownloadOutputRequest(job_id=job_id,
+                                                                              kind=kind),
+                                             timeout=timeout):
+                handle.write(chunk.data)
+                size += len(chunk.data)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+    return size

@@ -213,14 +213,20 @@ def _tolerant(message_class, largest: int):
     return parse
 
 
-def _refusing_unreadable(method):
-    """A unary handler that answers INVALID_ARGUMENT for an UnreadableMessage."""
+def _refusing_unreadable(method, streams_replies: bool):
+    """A handler of one request that answers INVALID_ARGUMENT for an UnreadableMessage."""
     async def handle(request, context):
         if isinstance(request, UnreadableMessage):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
         return await method(request, context)
 
-    return handle
+    async def handle_stream(request, context):
+        if isinstance(request, UnreadableMessage):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
+        async for reply in method(request, context):
+            yield reply
+
+    return handle_stream if streams_replies else handle
 
 
 def add_to_server(servicer: sales_pb2_grpc.SalesServiceServicer, server: grpc.aio.Server,
@@ -239,7 +245,7 @@ def add_to_server(servicer: sales_pb2_grpc.SalesServiceServicer, server: grpc.ai
         request_type = message_factory.GetMessageClass(method.input_type)
         behaviour = getattr(servicer, method.name)
         if not method.client_streaming:
-            behaviour = _refusing_unreadable(behaviour)
+            behaviour = _refusing_unreadable(behaviour, method.server_streaming)
         handlers[method.name] = make(behaviour,
                                      request_deserializer=_tolerant(request_type,
                                                                     largest_message),

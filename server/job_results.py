@@ -39,7 +39,8 @@ def page_start(token: str, job_id: str, count: int) -> int | None:
     if not token:
         return 0
     try:
-        prefix, token_job, start = base64.urlsafe_b64decode(token.encode()).decode().split(":")
+        decoded = base64.b64decode(token.encode(), altchars=b"-_", validate=True)
+        prefix, token_job, start = decoded.decode().split(":")
     except (binascii.Error, UnicodeError, ValueError):
         return None
     if prefix != _TOKEN_PREFIX or token_job != job_id or not start.isdigit():

@@ -12,23 +12,45 @@ def describe_rpc_error(error: grpc.RpcError, address: str, tls: bool = False) ->
     code = error.code() if hasattr(error, "code") else None
     details = error.details() if hasattr(error, "details") else ""
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        # The server's own sentence (an upload that sent nothing for too long), or gRPC's.
+        if details and details != "Deadline Exceeded":
+            return details
         return f"The server at {address} did not answer in time."
     if code == grpc.StatusCode.CANCELLED:
         return "The upload was cancelled."
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
-                grpc.StatusCode.NOT_FOUND) and details:
+                grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION) and details:
         return details
     if code == grpc.StatusCode.UNAUTHENTICATED:
         return (f"The server at {address} did not accept the access token. Check --token or "
                 "SALES_TOKEN.")
-    if code == grpc.StatusCode.UNAVAILABLE and tls:
-        return (f"A secure connection to {address} could not be made. Check that the server is "
-                "running, that the address is right and that the CA certificate is the one that "
-                f"signed the server's certificate ({details or 'no details'}).")
     if code == grpc.StatusCode.UNAVAILABLE:
-        return (f"Cannot reach the server at {address}. Check that it is running and that the "
-                "address is right.")
+        return _unavailable(details, address, tls)
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return f"The server at {address} is not a Sales CSV Processor server."
     name = code.name if code is not None else "UNKNOWN"
     return f"The server reported an error ({name}): {details or 'no details'}"
+
+
+def _unavailable(details: str, address: str, tls: bool) -> str:
+    """UNAVAILABLE: the server's own sentence, or what gRPC says of the connection, read for
+    its cause (gRPC gives no other way to tell a refused certificate from a stopped server)."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    if details and not details.startswith("failed to connect") and "ipv" not in details:
+        return details  # a sentence of the server's (its history or its disk failed)
+    if "Hostname Verification" in details or "not in peer certificate" in details:
+        return (f"The server's certificate is not made out to {host}, the address dialled: "
+                f"its subject alternative names (SAN) must include {host}. Dial a name the "
+                "certificate has, or make one with a SAN (README, Security).")
+    if "CERTIFICATE_VERIFY_FAILED" in details:
+        return (f"The server at {address} has a certificate that the CA certificate given "
+                "(--ca-cert) did not sign, so it is not trusted. Use the CA certificate that "
+                "signed it (for a self-signed certificate, the certificate itself).")
+    if tls and ("WRONG_VERSION_NUMBER" in details or "Socket closed" in details):
+        return (f"The server at {address} does not speak TLS. Leave out --ca-cert, or start "
+                "the server with --tls-cert and --tls-key.")
+    if not tls and "Socket closed" in details:
+        return (f"The server at {address} closed the connection: it may require TLS. Pass its "
+                "CA certificate with --ca-cert.")
+    return (f"Cannot reach the server at {address}. Check that it is running and that the "
+            "address is right.")
