@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -14,34 +15,52 @@ from server.limits import DEFAULT_STORAGE_DIR, Limits
 DEFAULT_PORT = 50051
 
 
-def _env_int(name: str, default: int) -> int:
+class _Range:
+    """An argparse type: a whole number from low to high (inclusive), with why it must be."""
+
+    def __init__(self, low: int, high: int | None = None, why: str = "") -> None:
+        self.low, self.high, self.why = low, high, why
+
+    def __call__(self, text: str) -> int:
+        try:
+            value = int(str(text).replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not \"{text}\"") from None
+        if value < self.low or (self.high is not None and value > self.high):
+            bounds = (f"from {self.low:,} to {self.high:,}" if self.high is not None
+                      else f"of at least {self.low:,}")
+            raise argparse.ArgumentTypeError(f"expected a number {bounds}{self.why}, not "
+                                             f"{value:,}")
+        return value
+
+
+_PORT = _Range(0, 65535)
+_AT_LEAST_ONE = _Range(1)
+# A name may be as long as a row: every reply must still hold one (4 MB, less the rest).
+_FIELD_BYTES = _Range(1024, 3 << 20, " (so that any name fits in a reply)")
+
+
+def _from_env(name: str, default, kind):
+    """The environment variable's value read as `kind` (an argparse type), or default; a bad
+    value ends the program with a sentence and exit code 2, as a bad flag does."""
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value.replace("_", ""))
-    except ValueError:
-        raise SystemExit(f"{name} must be a whole number, not \"{value}\".") from None
-
-
-def _env_positive(name: str, default: float | None) -> float | None:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return _positive_number(value)
+        return kind(value)
     except argparse.ArgumentTypeError as exc:
-        raise SystemExit(f"{name}: {exc}.") from None
+        print(f"{name}: {exc}.", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _positive_number(text: str) -> float:
     try:
-        seconds = float(text)
+        number = float(text)
     except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
+        number = 0.0
+    if not (number > 0 and math.isfinite(number)):
         raise argparse.ArgumentTypeError(f"expected a number above 0, not \"{text}\"")
-    return seconds
+    return number
 
 
 def _server_config(args: argparse.Namespace):
@@ -69,28 +88,28 @@ def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default=os.environ.get("OUTPUT_DIR") or None,
                         help="where output CSVs go (env OUTPUT_DIR; default STORAGE_DIR/processed)")
     defaults = Limits()
-    parser.add_argument("--max-upload-bytes", type=int,
-                        default=_env_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
+    parser.add_argument("--max-upload-bytes", type=_AT_LEAST_ONE,
+                        default=_from_env("MAX_UPLOAD_BYTES", defaults.max_upload_bytes, _AT_LEAST_ONE),
                         help="largest accepted file (env MAX_UPLOAD_BYTES; default %(default)s)")
-    parser.add_argument("--max-departments", type=int,
-                        default=_env_int("MAX_DEPARTMENTS", defaults.max_departments),
+    parser.add_argument("--max-departments", type=_AT_LEAST_ONE,
+                        default=_from_env("MAX_DEPARTMENTS", defaults.max_departments, _AT_LEAST_ONE),
                         help="most distinct departments per file (env MAX_DEPARTMENTS; "
                              "default %(default)s)")
-    parser.add_argument("--max-concurrent-uploads", type=int,
-                        default=_env_int("MAX_CONCURRENT_UPLOADS", defaults.max_concurrent_uploads),
+    parser.add_argument("--max-concurrent-uploads", type=_AT_LEAST_ONE,
+                        default=_from_env("MAX_CONCURRENT_UPLOADS", defaults.max_concurrent_uploads, _AT_LEAST_ONE),
                         help="uploads served at once (env MAX_CONCURRENT_UPLOADS; "
                              "default %(default)s)")
-    parser.add_argument("--max-field-bytes", type=int,
-                        default=_env_int("MAX_FIELD_BYTES", defaults.max_field_bytes),
+    parser.add_argument("--max-field-bytes", type=_FIELD_BYTES,
+                        default=_from_env("MAX_FIELD_BYTES", defaults.max_field_bytes, _FIELD_BYTES),
                         help="longest row or field in bytes (env MAX_FIELD_BYTES; "
                              "default %(default)s)")
     parser.add_argument("--upload-idle-timeout", type=_positive_number,
-                        default=_env_positive("UPLOAD_IDLE_TIMEOUT",
-                                             defaults.upload_idle_seconds),
+                        default=_from_env("UPLOAD_IDLE_TIMEOUT", defaults.upload_idle_seconds,
+                                          _positive_number),
                         help="seconds an upload may send nothing before it is ended (env "
                              "UPLOAD_IDLE_TIMEOUT; default %(default)g)")
     parser.add_argument("--keep-days", type=_positive_number,
-                        default=_env_positive("KEEP_DAYS", None),
+                        default=_from_env("KEEP_DAYS", None, _positive_number),
                         help="delete jobs (history and files) that ended more than this many "
                              "days ago, at start and once a day (env KEEP_DAYS; default: keep "
                              "every job)")
@@ -113,6 +132,13 @@ def run_serve(args: argparse.Namespace) -> int:
     from server.security import SecurityError, check_exposure
     from server.serve import serve
 
+    if not args.host.strip():
+        print("--host (GRPC_HOST) is empty; give an address such as 127.0.0.1.", file=sys.stderr)
+        return 2
+    if args.serve_token is not None and not args.serve_token.strip():
+        print("--token (SALES_TOKEN) is empty, which would let anyone in; give a token, or "
+              "leave it out for a server without one.", file=sys.stderr)
+        return 2
     try:
         config = _server_config(args)
         check_exposure(args.host, config.tls, args.insecure)
@@ -175,14 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[common], help="run the gRPC server headless")
     serve.add_argument("--host", default=os.environ.get("GRPC_HOST", "127.0.0.1"),
                        help="address to bind (env GRPC_HOST; default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=_env_int("GRPC_PORT", DEFAULT_PORT),
+    serve.add_argument("--port", type=_PORT, default=_from_env("GRPC_PORT", DEFAULT_PORT, _PORT),
                        help=f"port to bind, 0 for any free one (env GRPC_PORT; default {DEFAULT_PORT})")
     _add_storage_flags(serve)
     serve.add_argument("--tls-cert", help="PEM certificate chain: serve TLS")
     serve.add_argument("--tls-key", help="PEM private key of --tls-cert")
     serve.add_argument("--insecure", action="store_true",
                        help="allow plaintext on a non-loopback --host (a trusted network only)")
-    serve.add_argument("--token", dest="serve_token", default=os.environ.get("SALES_TOKEN"),
+    serve.add_argument("--token", dest="serve_token",
+                       default=os.environ.get("SALES_TOKEN") or None,
                        help="require this token from every client (env SALES_TOKEN)")
     serve.set_defaults(func=run_serve)
 

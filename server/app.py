@@ -22,6 +22,7 @@ from server.job_replies import SERVICE_NAME, add_to_server, encode_departments
 from server.job_store import JobStore, StorageInUse, StoreError
 from server.jobs import JobManager
 from server.limits import DEFAULT_STORAGE_DIR, Limits
+from server.request_guard import UnreadableRequests
 from server.security import TlsFiles, TokenInterceptor
 from server.servicer import SalesServicer
 
@@ -241,6 +242,9 @@ def _check_writable(folder: Path, mode: int) -> None:
         folder.mkdir(mode=mode, parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
+        if folder.stat().st_mode & 0o022:
+            log.warning("the output folder %s can be written by other users: they can replace "
+                        "or remove results; make it 0700 (or 0750)", folder)
     except OSError as exc:
         raise ServerStartError(f"Cannot write to the output folder {folder}: "
                                f"{exc.strerror or exc}. Choose another with --output-dir "
@@ -292,9 +296,11 @@ async def _build(address: str, config: ServerConfig, servicer: SalesServicer):
             ("grpc.so_reuseport", 0),
             *_KEEPALIVE_OPTIONS,
         ],
-        interceptors=[TokenInterceptor(config.token)] if config.token else None,
+        # The guard first: it also answers the requests of a call the token refuses.
+        interceptors=[UnreadableRequests(MAX_MESSAGE_BYTES, f"/{SERVICE_NAME}/UploadCSV"),
+                      *([TokenInterceptor(config.token)] if config.token else [])],
     )
-    add_to_server(servicer, grpc_server, MAX_MESSAGE_BYTES)
+    add_to_server(servicer, grpc_server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     for name in ("", SERVICE_NAME):

@@ -123,14 +123,25 @@ class Departments:
 
     @classmethod
     def unpack(cls, names: bytes, totals: bytes, compressed: bool = True) -> "Departments":
-        """The inverse of pack(); compressed=False for blobs stored before compression."""
-        if compressed:
-            names, totals = _decompressed(names), _decompressed(totals)
+        """The inverse of pack(); compressed=False for blobs stored before compression. Raises
+        ValueError for blobs pack() did not make (damaged)."""
+        try:
+            if compressed:
+                names, totals = _decompressed(names), _decompressed(totals)
+        except (OSError, pyarrow.ArrowException, ValueError) as exc:
+            raise ValueError(f"damaged departments: {exc}") from None
         if not totals:
             return cls.empty()
         count = len(totals) // 8
         parts = pc.split_pattern(pyarrow.scalar(names, pyarrow.binary()), _NAME_END).values
-        return cls(pc.cast(parts[:count], pyarrow.string()),
+        # pack() ends every name with NUL: one part more than names, the last one empty.
+        if len(totals) % 8 or len(parts) != count + 1 or parts[count].as_py() != b"":
+            raise ValueError("damaged departments: names and totals do not match")
+        try:
+            names = pc.cast(parts[:count], pyarrow.string())
+        except pyarrow.ArrowInvalid:
+            raise ValueError("damaged departments: a name is not UTF-8") from None
+        return cls(names,
                    pyarrow.Array.from_buffers(pyarrow.int64(), count,
                                               [None, pyarrow.py_buffer(totals)]))
 
@@ -148,8 +159,10 @@ def _compressed(blob: bytes) -> bytes:
 def _decompressed(blob: bytes) -> bytes:
     if not blob:
         return b""
-    return _CODEC.decompress(memoryview(blob)[8:], int.from_bytes(blob[:8], "little"),
-                             asbytes=True)
+    size = int.from_bytes(blob[:8], "little")
+    if size > 1 << 32:  # more than any job's departments: a damaged size, not an allocation
+        raise ValueError("an impossible size")
+    return _CODEC.decompress(memoryview(blob)[8:], size, asbytes=True)
 
 
 def value_offsets(values: pyarrow.Array) -> numpy.ndarray:

@@ -17,7 +17,7 @@ import pyarrow
 import pyarrow.compute as pc
 from google.protobuf import message_factory
 from google.protobuf.descriptor import FieldDescriptor
-from google.protobuf.message import DecodeError, Message
+from google.protobuf.message import Message
 
 import grpc
 from salesapi import sales_pb2, sales_pb2_grpc
@@ -181,60 +181,9 @@ def serialize(reply: Message | bytes) -> bytes:
     raise TypeError(f"a reply must be a message or encoded bytes, not {type(reply).__name__}")
 
 
-class UnreadableMessage:
-    """What a request that cannot be parsed becomes (gRPC would answer INTERNAL): the servicer
-    answers INVALID_ARGUMENT with `reason`."""
-
-    def __init__(self, type_name: str, size: int, largest: int) -> None:
-        self.too_large = size > largest
-        if self.too_large:
-            self.reason = (f"A message of {size:,} bytes arrived; the largest this server "
-                           f"takes is {largest:,} bytes. Send the file in smaller chunks "
-                           "(64 KiB to 1 MiB is plenty).")
-        else:
-            self.reason = (f"A message of {size:,} bytes could not be read as {type_name} "
-                           "(a string field that is not UTF-8 text, or bytes that are not "
-                           "protobuf). Is the client built from this server's sales.proto?")
-
-
-def _tolerant(message_class, largest: int):
-    """A request deserializer that turns what cannot be parsed, or is larger than `largest`,
-    into an UnreadableMessage instead of raising."""
-    type_name = message_class.DESCRIPTOR.full_name
-
-    def parse(data: bytes):
-        if len(data) > largest:
-            return UnreadableMessage(type_name, len(data), largest)
-        try:
-            return message_class.FromString(data)
-        except DecodeError:
-            return UnreadableMessage(type_name, len(data), largest)
-
-    return parse
-
-
-def _refusing_unreadable(method, streams_replies: bool):
-    """A handler of one request that answers INVALID_ARGUMENT for an UnreadableMessage."""
-    async def handle(request, context):
-        if isinstance(request, UnreadableMessage):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
-        return await method(request, context)
-
-    async def handle_stream(request, context):
-        if isinstance(request, UnreadableMessage):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.reason)
-        async for reply in method(request, context):
-            yield reply
-
-    return handle_stream if streams_replies else handle
-
-
-def add_to_server(servicer: sales_pb2_grpc.SalesServiceServicer, server: grpc.aio.Server,
-                  largest_message: int) -> None:
+def add_to_server(servicer: sales_pb2_grpc.SalesServiceServicer, server: grpc.aio.Server) -> None:
     """Registers every RPC of SalesService, as the generated add_SalesServiceServicer_to_server
-    does, but with `serialize` for replies, and requests that cannot be read (or are over
-    largest_message bytes) handed to the servicer as UnreadableMessage: unary ones are answered
-    INVALID_ARGUMENT here, streamed ones are the servicer's to check."""
+    does, but with `serialize` for replies."""
     handlers = {}
     for method in SERVICE.methods:
         make = {(False, False): grpc.unary_unary_rpc_method_handler,
@@ -243,12 +192,8 @@ def add_to_server(servicer: sales_pb2_grpc.SalesServiceServicer, server: grpc.ai
                 (True, True): grpc.stream_stream_rpc_method_handler}[
                     (method.client_streaming, method.server_streaming)]
         request_type = message_factory.GetMessageClass(method.input_type)
-        behaviour = getattr(servicer, method.name)
-        if not method.client_streaming:
-            behaviour = _refusing_unreadable(behaviour, method.server_streaming)
-        handlers[method.name] = make(behaviour,
-                                     request_deserializer=_tolerant(request_type,
-                                                                    largest_message),
+        handlers[method.name] = make(getattr(servicer, method.name),
+                                     request_deserializer=request_type.FromString,
                                      response_serializer=serialize)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME,
                                                                           handlers),))

@@ -79,6 +79,12 @@ class StorageInUse(StoreError):
 _COLUMNS = tuple(f.name for f in fields(JobRecord)
                  if f.name not in ("departments", "rejected_samples"))
 _SUMMARY_SELECT = ", ".join(_COLUMNS)
+# What each column must hold (SQLite holds whatever it is given).
+_KINDS = {f.name: {"float | None": (int, float), "float": (int, float), "int": int,
+                   "str": str}.get(str(f.type), object)
+          for f in fields(JobRecord) if f.name in _COLUMNS and f.name != "state"}
+DAMAGED_MESSAGE = ("This job's entry in the history is damaged, so its results cannot be shown "
+                   "(its output file may still be in the output folder).")
 
 
 class JobStore:
@@ -121,7 +127,8 @@ class JobStore:
                 raise sqlite3.DatabaseError(problem)
         except (sqlite3.DatabaseError, OSError) as exc:
             self._lock_file.close()
-            raise StoreError(f"The job history {self.path} is damaged or unreadable ({exc}). "
+            problem = " ".join(str(exc).split())  # SQLite's report may run over lines
+            raise StoreError(f"The job history {self.path} is damaged or unreadable ({problem}). "
                              "It was left as it is: move it away (or restore a backup) to "
                              "start with an empty history.") from None
 
@@ -250,9 +257,19 @@ class JobStore:
         if row is None:
             return None
         *summary, names, totals, codec, samples = row
-        departments = Departments.unpack(names, totals, compressed=codec == _CODEC_NAME)
-        return replace(_record(summary), departments=departments,
-                       rejected_samples=[tuple(item) for item in json.loads(samples)])
+        record = _record(summary)
+        if record.error == DAMAGED_MESSAGE:
+            return record
+        try:
+            if codec not in ("", _CODEC_NAME):
+                raise ValueError(f"unknown codec {codec!r}")
+            departments = Departments.unpack(names, totals, compressed=codec == _CODEC_NAME)
+            if len(departments) != record.department_count:
+                raise ValueError("departments and department_count differ")
+            rejected = [(int(line), str(reason)) for line, reason in json.loads(samples)]
+        except (ValueError, TypeError, OverflowError) as exc:
+            return _damaged(record.job_id, exc)
+        return replace(record, departments=departments, rejected_samples=rejected)
 
     def delete(self, job_id: str) -> None:
         """Forgets a job."""
@@ -285,9 +302,23 @@ def _identity(path: Path) -> tuple[int, int] | None:
 
 
 def _record(row: tuple | list) -> JobRecord:
+    """A row's record; a damaged one (a value of the wrong kind) as FAILED with DAMAGED_MESSAGE."""
     values = dict(zip(_COLUMNS, row))
-    values["state"] = JobState(values["state"])
+    try:
+        values["state"] = JobState(values["state"])
+        for name, kind in _KINDS.items():
+            if not isinstance(values[name], kind) and not (name == "finished_at"
+                                                          and values[name] is None):
+                raise TypeError(f"{name} is {values[name]!r}")
+    except (ValueError, TypeError) as exc:
+        return _damaged(values["job_id"], exc)
     return JobRecord(**values)
+
+
+def _damaged(job_id, problem: Exception) -> JobRecord:
+    log.error("the history's entry for job %s is damaged: %s", job_id, problem)
+    return JobRecord(job_id=str(job_id), state=JobState.FAILED, created_at=0.0,
+                     error=DAMAGED_MESSAGE)
 
 
 def remove_quietly(*paths: Path | str) -> None:

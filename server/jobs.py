@@ -22,7 +22,9 @@ from server.output_files import create, publish_rejected, temporary_path, write_
 log = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters, and the invisible ones that reorder or break text (bidirectional
+# overrides such as U+202E, line and paragraph separators).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 # File names as most file systems allow them: a reply listing the history stays small.
 MAX_FILENAME_CHARACTERS = 255
 DEFAULT_LIST_LIMIT = 100
@@ -243,9 +245,10 @@ class JobManager:
         OutputError (the job recorded FAILED) when its files cannot be opened."""
         with self._mutex:
             if len(self._slots) >= self.limits.max_concurrent_uploads:
+                most = self.limits.max_concurrent_uploads
                 raise LimitExceeded(
-                    f"The server is already processing {self.limits.max_concurrent_uploads} "
-                    "uploads, the most it runs at once. Try again in a moment.")
+                    f"The server is already processing {most} upload{'s' if most != 1 else ''}, "
+                    "the most it runs at once. Try again in a moment.")
             record = JobRecord(job_id=uuid.uuid4().hex, state=JobState.RUNNING,
                                created_at=time.time())
             self.store.add(record)

@@ -17,9 +17,16 @@ PRIVATE_FILE_MODE = 0o600
 
 
 def create(path: Path, mode: int = PRIVATE_FILE_MODE):
-    """Opens path for writing bytes, truncated, created with mode (whatever the umask)."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    os.fchmod(descriptor, mode)  # an existing file keeps its mode otherwise
+    """Opens a new file at path for writing bytes, with mode (whatever the umask). Whatever was
+    at path is removed first, and never followed: in an output folder others can write to, a
+    link planted at a job's temporary name must not send the job's bytes elsewhere."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        descriptor = os.open(path, flags, mode)
+    except FileExistsError:
+        os.unlink(path)  # a link is removed, not what it points to
+        descriptor = os.open(path, flags, mode)
+    os.fchmod(descriptor, mode)
     return os.fdopen(descriptor, "wb")
 
 

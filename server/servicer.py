@@ -15,12 +15,12 @@ from salesapi import sales_pb2, sales_pb2_grpc
 from server.aggregation import InputError, LimitExceeded
 from server.departments import Departments
 from server import job_results
-from server.job_replies import (PAGE_DEPARTMENTS, UnreadableMessage, encode_departments,
-                                encode_job, job_message)
+from server.job_replies import PAGE_DEPARTMENTS, encode_departments, encode_job, job_message
 from server.job_store import HistoryUnavailable, JobRecord
 from server.jobs import (Abandoned, JobManager, JobRunning, OutputError, UploadJob,
                          cannot_write_message, is_job_id)
 from server.memory import release_unused
+from server.request_guard import UnreadableMessage
 from server.upload_feeder import BlockFeeder
 from server.upload_watch import IdleWatch, UploadIdle
 
@@ -39,8 +39,9 @@ async def _check_job_id(job_id: str, context: grpc.aio.ServicerContext) -> None:
                             "The request names no job: job_id (field 1) is empty. (A client "
                             "that maps field names to camelCase sends it as jobId.)")
     if not is_job_id(job_id):
+        shown = "".join(c if c.isprintable() else "?" for c in job_id[:64])
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                            f"\"{job_id[:64]}\" is not a job id; a job id is 32 hexadecimal "
+                            f"\"{shown}\" is not a job id; a job id is 32 hexadecimal "
                             "characters.")
 
 

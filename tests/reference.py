@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 WS = " \t\r\n\v\f"
 NUMBER = re.compile(r"[ \t\r\n\v\f]*([+-]?[0-9]+)(\.0*)?[ \t\r\n\v\f]*")
+# 3.000: 3 as a decimal, or 3000 with a point between thousands? Rejected.
+AMBIGUOUS = re.compile(r"[ \t\r\n\v\f]*[+-]?[0-9]{1,3}\.000[ \t\r\n\v\f]*")
 # 1,200 / 1.200 / 1 200 / 1'200: one separator, repeated between groups of three digits.
 THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}([,.' ])[0-9]{3}(\1[0-9]{3})*")
 
@@ -154,10 +156,15 @@ def aggregate(data: bytes) -> Outcome:
         match = NUMBER.fullmatch(raw)
         if not name:
             rejected.append((line, "Department Name is empty."))
-        elif match is None:
+        elif match is None or AMBIGUOUS.fullmatch(raw):
             shown = raw.strip(WS)
             if not shown:
                 rejected.append((line, "Number of Sales is empty; expected a whole number."))
+            elif AMBIGUOUS.fullmatch(shown):
+                whole = shown.split(".")[0]
+                rejected.append((line, f'Number of Sales "{shown}" could be {whole} or '
+                                       f'{whole}000 (a point between thousands); write the '
+                                       'number without a point.'))
             elif THOUSANDS.fullmatch(shown):
                 separator = next(c for c in shown if not c.isdigit() and c not in "+-")
                 plain = "".join(c for c in shown if c.isdigit() or c in "+-")
@@ -172,8 +179,12 @@ def aggregate(data: bytes) -> Outcome:
             shown = raw.strip(WS)
             if len(shown) > 40:
                 shown = f"{shown[:20]}...{shown[-8:]} ({len(shown):,} characters)"
-            rejected.append((line, f"Number of Sales {shown} is too large; the largest total "
-                                   f"this server keeps is {2**63 - 1:,}."))
+            if shown.startswith("-"):
+                rejected.append((line, f"Number of Sales {shown} is too small; the smallest "
+                                       f"total this server keeps is {-2**63:,}."))
+            else:
+                rejected.append((line, f"Number of Sales {shown} is too large; the largest "
+                                       f"total this server keeps is {2**63 - 1:,}."))
         else:
             totals[name] = totals.get(name, 0) + int(match.group(1))
             processed += 1

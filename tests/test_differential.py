@@ -14,8 +14,9 @@ from server.aggregation import Aggregator, InputError, Tuning
 NAMES = ["Toys", "toys", "Électronique", "Bücher", "Café €", "Garden, Outdoor", 'The "Best"',
          "Multi\nLine", "Tabs\tInside", "Pipe|Dept", "Semi;colon", "=SUM(A1)", "Ünïcödé",
          "  Padded  ", "Hardware", "0x Sale"]
-GOOD_VALUES = ["1", "5", "12", "-3", "+7", " 8 ", "12.0", "4.000", "0", "-0", "900"]
-BAD_VALUES = ["abc", "", "1.5", "0x1F", "99999999999999999999", "1e3", " ", "--1"]
+GOOD_VALUES = ["1", "5", "12", "-3", "+7", " 8 ", "12.0", "4.00", "5.0000", "0", "-0", "900"]
+BAD_VALUES = ["abc", "", "1.5", "0x1F", "99999999999999999999", "1e3", " ", "--1", "4.000",
+              "1,200", "-" + "7" * 3000]
 HEADER_VARIANTS = {
     "Department Name": ["Department Name", "department name", " DEPARTMENT NAME "],
     "Number of Sales": ["Number of Sales", "number of sales", "Number Of Sales "],

@@ -305,7 +305,7 @@ def test_concurrency_limit_refuses_at_once(start_server):
         release.set()
         assert call.result().state == sales_pb2.JOB_STATE_COMPLETED
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "already processing 1 uploads" in error.details()
+        assert "already processing 1 upload, the most" in error.details()
         assert upload(stub, SALES).state == sales_pb2.JOB_STATE_COMPLETED
 
 

@@ -157,7 +157,7 @@ def test_a_message_protobuf_cannot_read_is_invalid_argument(running_server, stub
     assert error.details() == (f"A message of {len(message)} bytes could not be read as "
                                "sales.UploadChunk (a string field that is not UTF-8 text, or "
                                "bytes that are not protobuf). Is the client built from this "
-                               "server's sales.proto?")
+                               "server's .proto files?")
     [job] = stub.ListJobs(sales_pb2.ListJobsRequest()).jobs
     assert (job.state, job.error) == (sales_pb2.JOB_STATE_FAILED, error.details())
     with open_channel(running_server.address) as channel:
@@ -166,6 +166,35 @@ def test_a_message_protobuf_cannot_read_is_invalid_argument(running_server, stub
         error = rpc_error(status, b"\x0a\x02\xff\xfe", timeout=10)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "could not be read as sales.JobStatusRequest" in error.details()
+
+
+@pytest.mark.parametrize("method, streams", [
+    ("/grpc.health.v1.Health/Check", False), ("/grpc.health.v1.Health/Watch", False),
+    ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", True),
+    ("/sales.SalesService/ListJobs", False)])
+def test_junk_to_any_service_is_one_status_and_sentence(running_server, method, streams, caplog):
+    """Health and reflection are open to anyone who can reach the port: junk sent to them is
+    answered like junk sent to the sales service, with nothing in the log but a sentence."""
+    with open_channel(running_server.address) as channel:
+        # (Field 1 of ListJobsRequest is a number: bytes that are not UTF-8 are no fault there.)
+        not_utf8 = () if method.endswith("ListJobs") else (
+            (b"\x0a\x03\xff\xfe\xfd", grpc.StatusCode.INVALID_ARGUMENT),)
+        for junk, code in (*not_utf8,
+                           (b"\x0a" + b"\x80" * 11, grpc.StatusCode.INVALID_ARGUMENT),
+                           (b"\x0a\x80\x80\x80\x05" + b"x" * (10 << 20),
+                            grpc.StatusCode.RESOURCE_EXHAUSTED)):
+            if streams:
+                call = channel.stream_stream(method, request_serializer=lambda data: data)
+                error = rpc_error(lambda: list(call(iter([junk]), timeout=10)))
+            elif method.endswith("Watch"):
+                call = channel.unary_stream(method, request_serializer=lambda data: data)
+                error = rpc_error(lambda: list(call(junk, timeout=10)))
+            else:
+                call = channel.unary_unary(method, request_serializer=lambda data: data)
+                error = rpc_error(call, junk, timeout=10)
+            assert error.code() == code, error.details()
+            assert error.details().startswith(f"A message of {len(junk):,} bytes ")
+    assert "Traceback" not in caplog.text
 
 
 def test_an_oversized_message_is_refused_and_recorded_as_such(running_server, stub):
@@ -302,3 +331,78 @@ def test_a_history_removed_while_serving_is_noticed(tmp_path, start_server):
                                                           timeout=10)
         assert health.status == health_pb2.HealthCheckResponse.NOT_SERVING
     assert sorted(server.output_dir.iterdir()) == before  # the refused upload left nothing
+
+
+def test_a_link_planted_in_a_shared_output_folder_is_not_followed(start_server, tmp_path):
+    """Another local user who can write to the output folder plants links at a job's
+    temporary names while it runs: the job's bytes go to its own file, the links' targets stay
+    as they were."""
+    storage, shared = tmp_path / "storage", tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("IMPORTANT DATA")
+    from server.app import ServerConfig, create_server
+    server, port = create_server("127.0.0.1:0", ServerConfig(storage_dir=storage,
+                                                             output_dir=shared))
+    server.start()
+    release = threading.Event()
+    try:
+        with open_channel(f"127.0.0.1:{port}") as channel:
+            stub = sales_pb2_grpc.SalesServiceStub(channel)
+
+            def requests():
+                yield sales_pb2.UploadChunk(data=b"Department Name,Number of Sales\nToys,5\n")
+                release.wait(30)
+                yield sales_pb2.UploadChunk(data=b"Books,x\n")
+
+            call = stub.UploadCSV.future(requests(), timeout=60)
+            job_id = dict(call.initial_metadata())["job-id"]
+            for name in (f".{job_id}.csv.tmp", f".{job_id}.rejected.csv.tmp"):
+                (shared / name).symlink_to(victim)
+            release.set()
+            job = call.result()
+    finally:
+        release.set()
+        server.stop(grace=1.0)
+    assert victim.read_text() == "IMPORTANT DATA"
+    assert not os.path.islink(job.output_path) and not os.path.islink(job.rejected_path)
+    assert open(job.output_path).read() == "Department Name,Total Number of Sales\nToys,5\n"
+
+
+@pytest.mark.parametrize("column, value", [
+    ("state", 9), ("created_at", "yesterday"), ("department_names", b"junk"),
+    ("department_totals", b"\x10\x00\x00\x00\x00\x00\x00\x00junk"),
+    ("rejected_samples", "not json"), ("department_codec", "lz4")])
+def test_a_damaged_history_entry_is_told_not_thrown(start_server, tmp_path, column, value):
+    storage = tmp_path / "storage"
+    server = start_server(storage)
+    with open_channel(server.address) as channel:
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        job = upload(stub, SALES)
+        other = upload(stub, SALES)
+    server.stop()
+    with sqlite3.connect(storage / "jobs.sqlite3") as db:
+        db.execute(f"UPDATE jobs SET {column} = ? WHERE job_id = ?", (value, job.job_id))
+    server = start_server(storage)
+    with open_channel(server.address) as channel:
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        listed = {j.job_id: j for j in stub.ListJobs(sales_pb2.ListJobsRequest()).jobs}
+        status = stub.GetJobStatus(sales_pb2.JobStatusRequest(job_id=job.job_id))
+        assert totals(stub.GetJobStatus(sales_pb2.JobStatusRequest(job_id=other.job_id))) == \
+            [("Food", 4), ("Toys", 3)]
+    damaged = "This job's entry in the history is damaged"
+    assert status.state == sales_pb2.JOB_STATE_FAILED and status.error.startswith(damaged)
+    assert not status.departments
+    if column in ("state", "created_at"):
+        assert listed[job.job_id].error.startswith(damaged)
+
+
+def test_flags_out_of_range_are_refused_before_start(tmp_path):
+    for arguments, message in (
+            (["--port", "99999"], "argument --port: expected a number from 0 to 65,535"),
+            (["--max-concurrent-uploads", "0"], "expected a number of at least 1, not 0"),
+            (["--token", ""], "--token (SALES_TOKEN) is empty, which would let anyone in")):
+        done = serve("--storage-dir", str(tmp_path), *arguments)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr

@@ -19,6 +19,8 @@ _NUMBER = re.compile(r"[ \t\r\n\v\f]*([+-]?[0-9]+)(?:\.0*)?[ \t\r\n\v\f]*")
 _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(?:([,.' ])[0-9]{3})(?:\1[0-9]{3})*")
 # What varies in one kind of reason: quoted values, numbers.
 _VARIABLE = re.compile(r'"[^"]*"|[0-9][0-9,.]*')
+# 3.000: a decimal 3, or 3000 with a point between thousands (numbers.py)?
+_AMBIGUOUS = re.compile(r"[ \t\r\n\v\f]*[+-]?[0-9]{1,3}\.000[ \t\r\n\v\f]*")
 _LINE_END = ("\n", "\r")
 _NEVER_CLOSED = "A quoted field is never closed."
 _TEXT_AFTER_QUOTE = ("A quoted field has text after its closing quote; expected the delimiter "
@@ -189,7 +191,7 @@ def _too_few_fields(count: int, needed: int) -> str:
 def _value_or_reason(row: list[str], department: str, raw: str) -> int | str | None:
     """A row's value, or why it is rejected, or None for a row of empty fields (skipped)."""
     match = _NUMBER.fullmatch(raw)
-    if match is None or not department:
+    if match is None or not department or _AMBIGUOUS.fullmatch(raw):
         if not any(cell.strip(WS) for cell in row):
             return None  # a ",,"-style empty row
         return _row_reason(department, raw)
@@ -204,6 +206,9 @@ def _too_large(raw: str) -> str:
     shown = raw.strip(WS)
     if len(shown) > 40:
         shown = f"{shown[:20]}...{shown[-8:]} ({len(shown):,} characters)"
+    if shown.startswith("-"):
+        return (f"{REQUIRED_SALES} {shown} is too small; the smallest total this server keeps "
+                f"is {INT64_MIN:,}.")
     return (f"{REQUIRED_SALES} {shown} is too large; the largest total this server keeps is "
             f"{INT64_MAX:,}.")
 
@@ -214,6 +219,10 @@ def _row_reason(department: str, raw: str) -> str:
     shown = raw.strip(WS)
     if not shown:
         return f"{REQUIRED_SALES} is empty; expected a whole number."
+    if _AMBIGUOUS.fullmatch(shown):
+        whole = shown.split(".")[0]
+        return (f"{REQUIRED_SALES} \"{shown}\" could be {whole} or {whole}000 (a point between "
+                "thousands); write the number without a point.")
     if _THOUSANDS.fullmatch(shown):
         separator = shown[-4]
         plain = re.sub(r"[,.' ]", "", shown)

@@ -13,6 +13,9 @@ from server.departments import value_offsets
 # path, which decides whether it fits.
 _WS = r"[ \t\n\r\x0b\x0c]*"
 _NUMBER = rf"^{_WS}[+-]?[0-9]{{1,18}}(\.0*)?{_WS}$"
+# Three zeros after a point, as in `3.000`: 3 written as a decimal, or 3000 with a point
+# between thousands (as European exports write it)? Rejected, for the exact path to say why.
+_AMBIGUOUS = rf"^{_WS}[+-]?[0-9]{{1,3}}\.000{_WS}$"
 # What is cut from such a value to leave what Arrow's cast reads: `-12` from ` +12.00 `.
 _AROUND = rf"^{_WS}\+?|(\.0*)?{_WS}$"
 _MAX_DIGITS = 18
@@ -30,7 +33,9 @@ def whole_numbers(values: pyarrow.Array) -> tuple[numpy.ndarray, numpy.ndarray |
     # The rest are few in most files (signs, padding, `12.0`, bad values): RE2 judges them.
     rows = numpy.flatnonzero(~plain)
     others = values.filter(~plain)
-    fit = pyarrow.compute.match_substring_regex(others, _NUMBER)
+    fit = pyarrow.compute.and_(
+        pyarrow.compute.match_substring_regex(others, _NUMBER),
+        pyarrow.compute.invert(pyarrow.compute.match_substring_regex(others, _AMBIGUOUS)))
     fit_rows = rows[fit.to_numpy(zero_copy_only=False)]
     if len(fit_rows):
         trimmed = pyarrow.compute.replace_substring_regex(others.filter(fit), _AROUND, "")
