@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import html
 import os
-from pathlib import Path
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
@@ -39,6 +38,8 @@ class JobPanel(QWidget):
     """The result of the current or selected job."""
 
     path_copied = Signal(str)
+    # The user asks for the job's file: (rejected rows?, to open it or to show its folder).
+    file_wanted = Signal(bool, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -53,7 +54,7 @@ class JobPanel(QWidget):
         self.rejected_banner.setAccessibleName("Rejected rows")
         self.open_rejected_button = QPushButton("Open rejected rows…")
         self.open_rejected_button.setAccessibleName("Open the rejected rows file")
-        self.open_rejected_button.clicked.connect(self._open_rejected)
+        self.open_rejected_button.clicked.connect(lambda: self.file_wanted.emit(True, "open"))
 
         self.output_path = QLineEdit()
         self.output_path.setReadOnly(True)
@@ -65,9 +66,8 @@ class JobPanel(QWidget):
         self.folder_button.setAccessibleName("Show the output file in its folder")
         self.copy_button = QPushButton("Copy path")
         self.copy_button.setAccessibleName("Copy the output file path")
-        self.open_button.clicked.connect(lambda: self._open(self.output_path.text()))
-        self.folder_button.clicked.connect(
-            lambda: self._open(os.path.dirname(self.output_path.text())))
+        self.open_button.clicked.connect(lambda: self.file_wanted.emit(False, "open"))
+        self.folder_button.clicked.connect(lambda: self.file_wanted.emit(False, "folder"))
         self.copy_button.clicked.connect(self._copy_path)
 
         self.model = TotalsModel(self)
@@ -109,7 +109,6 @@ class JobPanel(QWidget):
         layout.addLayout(path_row)
         layout.addLayout(actions_row)
         layout.addWidget(self.table, 1)
-        self._rejected_path = ""
         self.clear()
 
     def clear(self, title: str = "No results yet", summary: str | None = None) -> None:
@@ -130,7 +129,8 @@ class JobPanel(QWidget):
         self.error_banner.setText(message)
         self.error_banner.show()
 
-    def show_job(self, job: sales_pb2.Job, seconds: float | None = None) -> None:
+    def show_job(self, job: sales_pb2.Job, seconds: float | None = None,
+                 files_here: bool = True) -> None:
         """A job from the server, completed or not."""
         state = STATE_NAMES.get(job.state, "Unknown")
         name = job.filename or "(no name)"
@@ -149,10 +149,16 @@ class JobPanel(QWidget):
             parts.append(format_duration(seconds))
         self.summary.setText(" · ".join(parts) + (f"   (started {when})" if when else ""))
         self.summary.show()
+        # All of them when the reply holds them all; else the first ones until the rest are
+        # loaded (show_rows).
         self.model.set_rows([(d.department, d.total_sales) for d in job.departments])
-        self._set_output(job.output_path)
+        self._set_output(job.output_path, files_here)
         if job.rows_rejected:
             self._show_rejected(job)
+
+    def show_rows(self, rows) -> None:
+        """Every department of the job shown, once loaded."""
+        self.model.set_rows(rows)
 
     def _show_rejected(self, job: sales_pb2.Job) -> None:
         lines = [f"<b>{format_count(job.rows_rejected, 'row')} could not be read and "
@@ -163,19 +169,16 @@ class JobPanel(QWidget):
             lines.append("The rejected rows file lists every one.")
         self.rejected_banner.setText("<br>".join(lines))
         self.rejected_banner.show()
-        self._rejected_path = job.rejected_path
         self.open_rejected_button.setVisible(bool(job.rejected_path))
-        self.open_rejected_button.setEnabled(os.path.exists(job.rejected_path))
 
-    def _set_output(self, path: str) -> None:
+    def _set_output(self, path: str, files_here: bool = True) -> None:
         self.output_path.setText(path)
         self.output_path.setCursorPosition(0)
         self.output_path.setToolTip(path)
-        local = bool(path) and os.path.exists(path)
+        remote = bool(path) and not (files_here and os.path.exists(path))
         for button in (self.open_button, self.folder_button):
-            button.setEnabled(local)
-            button.setToolTip("" if local or not path else
-                              "The file is on the server's computer, not this one.")
+            button.setToolTip("The file is on the server's computer: a copy is downloaded "
+                              "first." if remote else "")
         self.copy_button.setEnabled(bool(path))
         for widget in (self._output_label, self.output_path, self.open_button,
                        self.folder_button, self.copy_button):
@@ -185,10 +188,3 @@ class JobPanel(QWidget):
         QGuiApplication.clipboard().setText(self.output_path.text())
         self.path_copied.emit(self.output_path.text())
 
-    def _open_rejected(self) -> None:
-        self._open(self._rejected_path)
-
-    @staticmethod
-    def _open(path: str) -> None:
-        if path:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path))))

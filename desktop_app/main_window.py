@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from PySide6.QtCore import QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QStandardPaths, QTimer, QUrl, Signal
+from PySide6.QtGui import (QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent,
+                           QKeySequence, QShortcut)
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout, QWidget)
 
@@ -18,6 +19,7 @@ from desktop_app.api_client import ApiClient
 from desktop_app.event_loop import WindowLoop
 from desktop_app.history_panel import HistoryPanel
 from desktop_app.job_panel import JobPanel, banner
+from desktop_app.job_results import JobResults
 from desktop_app.server_runner import EmbeddedServer
 from desktop_app.upload_worker import UploadWorker
 from salesapi import sales_pb2, sales_pb2_grpc
@@ -44,11 +46,14 @@ class MainWindow(QMainWindow):
     upload_cancelled = Signal()
     history_loaded = Signal()
     job_shown = Signal(str)  # a job from the history is on screen
+    departments_loaded = Signal(str)  # every department of the job on screen is in its table
+    file_shown = Signal(str)  # a result file, on this computer, was opened (or its folder)
     health_checked = Signal(bool)
 
     def __init__(self, address: str, server: EmbeddedServer | None = None,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, token: str | None = None,
-                 ca_cert: str | None = None, loop: WindowLoop | None = None) -> None:
+                 ca_cert: str | None = None, loop: WindowLoop | None = None,
+                 download_folder: Path | None = None) -> None:
         """With an embedded server, pass the loop it serves on (see WindowLoop); without a
         loop the window makes one of its own. Closing the window stops the embedded server."""
         super().__init__()
@@ -63,6 +68,12 @@ class MainWindow(QMainWindow):
         self._stub = sales_pb2_grpc.SalesServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._api = ApiClient(address, self._credentials is not None, self)
+        # Files of a server on another computer are downloaded here before they are opened.
+        self.results = JobResults(self._stub, self._api, download_folder or Path(
+            QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DownloadLocation),
+            "Sales CSV"), server_is_here=server is not None, parent=self)
+        self.open_url = QDesktopServices.openUrl  # how a file or folder is shown to the user
+        self._shown_job: sales_pb2.Job | None = None
         self._path: Path | None = None
         self._worker: UploadWorker | None = None
         self._outcome: tuple[str, object] | None = None
@@ -156,6 +167,39 @@ class MainWindow(QMainWindow):
         self.history_panel.refresh_requested.connect(self.refresh_history)
         self.job_panel.path_copied.connect(
             lambda path: self.statusBar().showMessage(f"Copied {path}", 4000))
+        self.job_panel.file_wanted.connect(self._fetch_file)
+        self.results.file_ready.connect(self._show_file)
+        self.results.failed.connect(lambda message: self.statusBar().showMessage(message, 10000))
+        self.results.departments_loaded.connect(self._show_departments)
+
+    # -- results -------------------------------------------------------------------------------
+
+    def _show_result(self, job: sales_pb2.Job, seconds: float | None = None) -> None:
+        """A job on screen: its first departments at once, every one once loaded."""
+        self._shown_job = job
+        self.job_panel.show_job(job, seconds, files_here=self._server is not None)
+        if job.state == sales_pb2.JOB_STATE_COMPLETED:
+            if not job.departments_complete:
+                self.statusBar().showMessage(
+                    f"Loading all {job.department_count:,} departments…")
+            self.results.load_departments(job)
+
+    def _show_departments(self, job_id: str, rows: list) -> None:
+        if self._shown_job is None or self._shown_job.job_id != job_id:
+            return
+        if not self._shown_job.departments_complete:
+            self.job_panel.show_rows(rows)
+            self.statusBar().showMessage(f"All {len(rows):,} departments loaded.", 4000)
+        self.departments_loaded.emit(job_id)
+
+    def _fetch_file(self, rejected: bool, purpose: str) -> None:
+        if self._shown_job is not None:
+            self.results.fetch_file(self._shown_job, rejected, purpose)
+
+    def _show_file(self, purpose: str, path: str) -> None:
+        shown = os.path.dirname(path) if purpose == "folder" else path
+        self.open_url(QUrl.fromLocalFile(shown))
+        self.file_shown.emit(path)
 
     # -- choosing a file -----------------------------------------------------------------------
 
@@ -262,7 +306,7 @@ class MainWindow(QMainWindow):
         self.progress.setValue(_PROGRESS_STEPS)
         self.progress_label.setText(f"Done: {format_bytes(job.bytes_received)} in "
                                     f"{format_duration(seconds)}.")
-        self.job_panel.show_job(job, seconds)
+        self._show_result(job, seconds)
         self._outcome = ("finished", job)
 
     def _on_failed(self, message: str) -> None:
@@ -331,7 +375,7 @@ class MainWindow(QMainWindow):
     def _show_job(self, job: sales_pb2.Job) -> None:
         if self.is_uploading() or job.job_id != self._job_id:
             return
-        self.job_panel.show_job(job)
+        self._show_result(job)
         self.job_shown.emit(job.job_id)
 
     def check_health(self) -> None:

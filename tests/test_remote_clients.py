@@ -191,3 +191,56 @@ def test_keep_days_removes_old_jobs_at_start(start_server, tmp_path):
     finally:
         server.stop(grace=1.0)
     assert not (storage / "processed" / f"{old.job_id}.csv").exists()
+
+
+def test_health_with_a_token_through_a_descriptor_based_client(serve_process, tmp_path):
+    """As grpcurl does it: the method is found through reflection, then called with a message
+    built from the descriptor; no token needed for either."""
+    from google.protobuf import descriptor_pool, message_factory
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import \
+        ProtoReflectionDescriptorDatabase
+
+    serve = serve_process(tmp_path / "s", "--token", "secret-token")
+    with grpc.insecure_channel(serve.address) as channel:
+        pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
+        method = pool.FindServiceByName("grpc.health.v1.Health").FindMethodByName("Check")
+        request = message_factory.GetMessageClass(method.input_type)()
+        reply_class = message_factory.GetMessageClass(method.output_type)
+        check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                    request_serializer=lambda m: m.SerializeToString(),
+                                    response_deserializer=reply_class.FromString)
+        assert check(request, timeout=10).status == 1  # SERVING
+
+
+def test_the_command_line_from_another_folder(serve_process, tmp_path):
+    """jobs, download and delete against a server whose files are not where the client runs."""
+    serve = serve_process(tmp_path / "server storage")
+    here = tmp_path / "client"
+    here.mkdir()
+    (here / "march.csv").write_text("Department Name,Number of Sales\nToys,5\nFood,x\n=Sum,2\n")
+
+    def run(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "main.py"), *arguments, "--server",
+                               serve.address], capture_output=True, text=True, timeout=60,
+                              cwd=here)
+
+    done = run("upload", "march.csv", "--save", "totals.csv", "--save-rejected", "bad.csv")
+    assert done.returncode == 0, done.stderr
+    assert (here / "totals.csv").read_text() == (
+        "Department Name,Total Number of Sales\n'=Sum,2\nToys,5\n")
+    assert (here / "bad.csv").read_text().startswith("Line,Reason,Raw Row\n3,")
+    job_id = next(line.split()[1] for line in done.stdout.splitlines()
+                  if line.startswith("Job "))
+    done = run("jobs")
+    assert done.returncode == 0 and job_id in done.stdout and "march.csv" in done.stdout
+    done = run("download", job_id, "-o", "again.csv")
+    assert done.returncode == 0, done.stderr
+    assert (here / "again.csv").read_bytes() == (here / "totals.csv").read_bytes()
+    done = run("download", job_id, "-o", "rej.csv", "--rejected")
+    assert (here / "rej.csv").read_bytes() == (here / "bad.csv").read_bytes()
+    done = run("delete", job_id)
+    assert done.returncode == 0 and f"Deleted job {job_id}" in done.stdout
+    done = run("download", job_id, "-o", "gone.csv")
+    assert done.returncode == 1 and done.stderr == f"There is no job {job_id}.\n"
+    assert not (here / "gone.csv").exists()
+    assert run("jobs").stdout == "No jobs yet.\n"

@@ -338,3 +338,38 @@ def test_models(qtmodeltester):
     history.set_jobs([job, sales_pb2.Job(job_id="b" * 32, state=sales_pb2.JOB_STATE_FAILED,
                                          error="The file is empty.")])
     qtmodeltester.check(history)
+
+
+def test_a_server_on_another_computer(qtbot, window_loop, serve_process, tmp_path):
+    """With --server, result files are not on this computer: the window downloads them before
+    opening them, and shows every department even when there are more than a reply holds."""
+    serve = serve_process(tmp_path / "elsewhere")
+    csv = tmp_path / "many.csv"
+    csv.write_text("Department Name,Number of Sales\n"
+                   + "".join(f"Department number {n:06d} of the store,{n}\n"
+                             for n in range(90_000)) + "Last,x\n")
+    downloads = tmp_path / "Downloads"
+    window = MainWindow(serve.address, loop=window_loop, download_folder=downloads)
+    qtbot.addWidget(window)
+    opened = []
+    window.open_url = opened.append
+    window.show()
+    try:
+        choose(window, csv)
+        with qtbot.waitSignal(window.upload_finished, timeout=TIMEOUT_MS) as finished:
+            window.start_button.click()
+        job = finished.args[0]
+        assert not job.departments_complete  # the reply held only the first ones
+        model = window.job_panel.model
+        qtbot.waitUntil(lambda: model.rowCount() == 90_000, timeout=TIMEOUT_MS)
+        assert model.index(89_999, 0).data() == "Department number 089999 of the store"
+        for button, name in ((window.job_panel.open_button, "many totals.csv"),
+                             (window.job_panel.open_rejected_button, "many rejected rows.csv")):
+            with qtbot.waitSignal(window.file_shown, timeout=TIMEOUT_MS) as shown:
+                button.click()
+            assert shown.args == [str(downloads / name)]
+            assert opened[-1] == QUrl.fromLocalFile(str(downloads / name))
+        assert (downloads / "many totals.csv").read_bytes() == \
+            Path(job.output_path).read_bytes()
+    finally:
+        window.close()
