@@ -19,15 +19,23 @@ _STATES = {sales_pb2.JOB_STATE_RUNNING: "running", sales_pb2.JOB_STATE_COMPLETED
            sales_pb2.JOB_STATE_FAILED: "failed", sales_pb2.JOB_STATE_CANCELLED: "cancelled"}
 
 
+def channel_or_sentence(address: str, token: str | None, ca_cert: str | None,
+                        err: TextIO) -> grpc.Channel | None:
+    """A channel to the server, or None once an unreadable CA certificate is told on err."""
+    try:
+        return open_channel(address, token, ca_cert)
+    except OSError as exc:
+        print(f"Cannot read the CA certificate {ca_cert}: {exc.strerror or exc}.", file=err)
+        return None
+
+
 def run_with_stub(address: str, token: str | None, ca_cert: str | None,
                   action: Callable[[sales_pb2_grpc.SalesServiceStub], int],
                   err: TextIO = sys.stderr) -> int:
     """action(stub) on a channel to the server; a failed call or an unreadable CA certificate
     is one sentence on err and exit code 1 (2 for a local file)."""
-    try:
-        channel = open_channel(address, token, ca_cert)
-    except OSError as exc:
-        print(f"Cannot read the CA certificate {ca_cert}: {exc.strerror or exc}.", file=err)
+    channel = channel_or_sentence(address, token, ca_cert, err)
+    if channel is None:
         return 2
     with channel:
         try:

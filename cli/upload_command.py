@@ -10,7 +10,8 @@ from typing import TextIO
 import grpc
 
 from salesapi import sales_pb2, sales_pb2_grpc
-from salesapi.client import all_departments, download, file_chunks, open_channel, readable_size
+from cli.results_commands import channel_or_sentence
+from salesapi.client import all_departments, download, file_chunks, readable_size
 from wording.quantities import format_count
 from wording.rpc_errors import describe_rpc_error
 
@@ -31,10 +32,8 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
         return 2
     progress = _Progress(size, err) if err.isatty() else None
     started = time.monotonic()
-    try:
-        channel = open_channel(address, token, ca_cert)
-    except OSError as exc:
-        print(f"Cannot read the CA certificate {ca_cert}: {exc.strerror or exc}.", file=err)
+    channel = channel_or_sentence(address, token, ca_cert, err)
+    if channel is None:
         return 2
     with channel:
         stub = sales_pb2_grpc.SalesServiceStub(channel)

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
-import socket
-import tempfile
 import time
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -23,6 +20,7 @@ from server.job_store import JobStore, StorageInUse, StoreError
 from server.jobs import JobManager
 from server.limits import DEFAULT_STORAGE_DIR, Limits
 from server.request_guard import UnreadableRequests
+from server.start_checks import cannot_bind, check_writable
 from server.security import TlsFiles, TokenInterceptor
 from server.servicer import SalesServicer
 
@@ -203,11 +201,10 @@ def create_server(address: str, config: ServerConfig | None = None,
         store = JobStore(config.storage_dir, private=config.private_storage)
     except StoreError as exc:
         raise ServerStartError(str(exc), storage_in_use=isinstance(exc, StorageInUse)) from None
-    try:
-        _check_writable(config.resolved_output_dir, store.folder_mode)
-    except ServerStartError:
+    problem = check_writable(config.resolved_output_dir, store.folder_mode)
+    if problem:
         store.close()
-        raise
+        raise ServerStartError(problem)
     own_loop = EventLoopThread("grpc-server") if loop is None else None
     loop = loop or own_loop.loop
     executor = futures.ThreadPoolExecutor(
@@ -233,50 +230,6 @@ def create_server(address: str, config: ServerConfig | None = None,
         _Retention.delete_old(jobs, config.keep_days)
     return SalesServer(loop, grpc_server, servicer, jobs, health_servicer, executor,
                        own_loop, config.keep_days), port
-
-
-def _check_writable(folder: Path, mode: int) -> None:
-    """Makes the output folder (with mode) if needed and writes a file in it; ServerStartError
-    if it cannot."""
-    try:
-        folder.mkdir(mode=mode, parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-        if folder.stat().st_mode & 0o022:
-            log.warning("the output folder %s can be written by other users: they can replace "
-                        "or remove results; make it 0700 (or 0750)", folder)
-    except OSError as exc:
-        raise ServerStartError(f"Cannot write to the output folder {folder}: "
-                               f"{exc.strerror or exc}. Choose another with --output-dir "
-                               "(OUTPUT_DIR), or give this server's user the right to write "
-                               "there.") from None
-
-
-def _cannot_bind(address: str) -> str:
-    """Why address ("host:port") cannot be listened on, asked of the system before gRPC is (which
-    would log a line of its own and say less); "" if it can, or if it cannot be told."""
-    host, _, port = address.rpartition(":")
-    host = host.strip("[]")
-    if not port.isdigit() or int(port) == 0:
-        return ""
-    try:
-        resolved = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM,
-                                      flags=socket.AI_PASSIVE)
-    except socket.gaierror:
-        return f"{host} is not a name or address of this machine"
-    for family, kind, protocol, _name, where in resolved:
-        with socket.socket(family, kind, protocol) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(where)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    return "another program is already listening on that port"
-                if exc.errno == errno.EACCES:
-                    return "this user may not use that port (ports below 1024 need privileges)"
-                if exc.errno == errno.EADDRNOTAVAIL:
-                    return f"{host} is not an address of this machine"
-    return ""
 
 
 def _warm_up() -> None:
@@ -313,7 +266,7 @@ async def _build(address: str, config: ServerConfig, servicer: SalesServicer):
     servicer.on_history_unavailable = not_serving
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server)
-    problem = _cannot_bind(address)
+    problem = cannot_bind(address)
     if problem:
         raise ServerStartError(f"Cannot listen on {address}: {problem}.", exit_code=EXIT_ADDRESS)
     try:

@@ -319,15 +319,3 @@ def _damaged(job_id, problem: Exception) -> JobRecord:
     log.error("the history's entry for job %s is damaged: %s", job_id, problem)
     return JobRecord(job_id=str(job_id), state=JobState.FAILED, created_at=0.0,
                      error=DAMAGED_MESSAGE)
-
-
-def remove_quietly(*paths: Path | str) -> None:
-    """Deletes files that may or may not exist; a folder gone wrong is logged, not raised, so
-    that cleaning up after one failure never causes another."""
-    for path in paths:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("could not remove %s: %s", path, exc)

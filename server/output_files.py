@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
 
 from server.aggregation import ENCODING_WINDOWS_1252, decode_windows_1252
 from server.departments import Departments
+
+log = logging.getLogger(__name__)
 
 OUTPUT_HEADER = b"Department Name,Total Number of Sales\n"
 
@@ -67,3 +70,15 @@ def publish_rejected(raw: Path, path: Path, encoding: str) -> None:
     else:
         shutil.move(raw, temporary)
     _publish(temporary, path)
+
+
+def remove_quietly(*paths: Path | str) -> None:
+    """Deletes files that may or may not exist; a folder gone wrong is logged, not raised, so
+    that cleaning up after one failure never causes another."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("could not remove %s: %s", path, exc)

@@ -17,11 +17,11 @@ from server.departments import Departments
 from server import job_results
 from server.job_replies import PAGE_DEPARTMENTS, encode_departments, encode_job, job_message
 from server.job_store import HistoryUnavailable, JobRecord
-from server.jobs import (Abandoned, JobManager, JobRunning, OutputError, UploadJob,
-                         cannot_write_message, is_job_id)
+from server.jobs import JobManager, JobRunning, is_job_id
 from server.memory import release_unused
 from server.request_guard import UnreadableMessage
 from server.upload_feeder import BlockFeeder
+from server.upload_job import Abandoned, OutputError, UploadJob, cannot_write_message
 from server.upload_watch import IdleWatch, UploadIdle
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from conftest import ROOT, chunks_of, rpc_error, totals, upload, wait_for_job
+from conftest import ROOT, rpc_error, totals, upload, wait_for_job
 from salesapi import sales_pb2, sales_pb2_grpc
 from salesapi.client import open_channel
 from server.limits import Limits

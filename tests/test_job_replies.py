@@ -1,7 +1,5 @@
 """The hand-encoded Job reply against the protobuf library, field by field."""
 
-from dataclasses import replace
-
 from salesapi import sales_pb2
 from server.departments import Departments
 from server.job_replies import (DEPARTMENTS_BUDGET, PAGE_DEPARTMENTS, encode_departments,

@@ -3,14 +3,12 @@ default limits (4 MB replies): bounded replies, paging, downloads, deleting, ret
 
 import subprocess
 import sys
-import time
 
 import grpc
 import pytest
 
-from conftest import ROOT, rpc_error, upload, wait_for_job
+from conftest import ROOT, rpc_error, upload
 from salesapi import sales_pb2, sales_pb2_grpc
-from server.limits import Limits
 
 MANY = 300_000
 
