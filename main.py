@@ -9,8 +9,12 @@ import os
 import sys
 from pathlib import Path
 
-from salesapi.client import DEFAULT_CHUNK_SIZE
-from server.limits import DEFAULT_STORAGE_DIR, Limits
+# gRPC's C core logs connection details (a refused certificate, a closed socket) to stderr at
+# INFO here; the commands say what went wrong in a sentence of their own. Before gRPC loads.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+from salesapi.client import DEFAULT_CHUNK_SIZE  # noqa: E402
+from server.limits import DEFAULT_STORAGE_DIR, Limits  # noqa: E402
 
 DEFAULT_PORT = 50051
 
@@ -162,6 +166,10 @@ def run_results(args: argparse.Namespace) -> int:
     """jobs, download, delete: a server's history and results, from any machine."""
     from cli import results_commands as commands
 
+    if args.command != "jobs" and not args.job_id.strip():
+        print("Give a job id: 32 hexadecimal characters, as `python main.py jobs` lists them.",
+              file=sys.stderr)
+        return 2
     if args.command == "jobs":
         action = commands.jobs_command(args.limit)
     elif args.command == "download":

@@ -30,6 +30,11 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
     except OSError as exc:
         print(f"Cannot read {path}: {exc.strerror or exc}.", file=err)
         return 2
+    for target in (save, save_rejected):
+        if target is not None and not target.resolve().parent.is_dir():
+            print(f"Cannot save to {target}: the folder {target.resolve().parent} does not "
+                  "exist.", file=err)
+            return 2
     progress = _Progress(size, err) if err.isatty() else None
     started = time.monotonic()
     channel = channel_or_sentence(address, token, ca_cert, err)
@@ -56,7 +61,7 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
             progress.clear()
         try:
             departments = all_departments(stub, job) if max_rows is None else job.departments
-            _print_job(job, departments, time.monotonic() - started, max_rows, out)
+            _print_job(job, departments, time.monotonic() - started, max_rows, out, address)
             saved = [(target, rejected) for target, rejected in ((save, False),
                                                                  (save_rejected, True))
                      if target is not None and (job.rows_rejected or not rejected)]
@@ -74,7 +79,7 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
 
 
 def _print_job(job: sales_pb2.Job, departments, seconds: float, max_rows: int | None,
-               out: TextIO) -> None:
+               out: TextIO, address: str) -> None:
     rows = [(d.department, f"{d.total_sales:,}") for d in departments]
     shown = rows if max_rows is None else rows[:max_rows]
     name_width = max([len("Department Name")] + [len(name) for name, _ in shown])
@@ -98,7 +103,7 @@ def _print_job(job: sales_pb2.Job, departments, seconds: float, max_rows: int | 
             print(f"  ... all of them are listed in {job.rejected_path}", file=out)
         print(f"Rejected rows file: {job.rejected_path}", file=out)
     print(f"Job {job.job_id} (from another machine: python main.py download {job.job_id} "
-          "-o totals.csv)", file=out)
+          f"--server {address} -o totals.csv)", file=out)
     print(f"Output file: {job.output_path}", file=out)
 
 

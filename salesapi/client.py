@@ -150,7 +150,11 @@ def download(stub, job_id: str, path: str | os.PathLike, rejected_rows: bool = F
     temporary = path.with_name(f".{path.name}.download")
     size = 0
     try:
-        with open(temporary, "wb") as handle:
+        try:
+            handle = open(temporary, "wb")
+        except OSError as exc:  # named by the path asked for, not the temporary one
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        with handle:
             for chunk in stub.DownloadOutput(sales_pb2.DownloadOutputRequest(job_id=job_id,
                                                                               kind=kind),
                                              timeout=timeout):

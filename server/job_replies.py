@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 import grpc
 from salesapi import sales_pb2, sales_pb2_grpc
 from server.departments import Departments, concatenated, value_lengths
-from server.job_store import JobRecord
+from server.job_store import JobRecord, JobState
 
 SERVICE = sales_pb2.DESCRIPTOR.services_by_name["SalesService"]
 SERVICE_NAME = SERVICE.full_name
@@ -80,7 +80,8 @@ def job_message(record: JobRecord, departments_sent: int = 0) -> sales_pb2.Job:
         department_count=record.department_count,
         encoding=record.encoding,
         delimiter=record.delimiter,
-        departments_complete=departments_sent >= record.department_count,
+        departments_complete=(record.state != JobState.RUNNING
+                              and departments_sent >= record.department_count),
     )
     job.created_at.FromNanoseconds(int(record.created_at * 1e9))
     if record.finished_at is not None:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
+import hmac
+import secrets
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import AsyncIterator
@@ -19,6 +22,9 @@ MAX_PAGE_SIZE = 10_000
 CHUNK_BYTES = 64 * 1024
 _READ_BYTES = 1 << 20
 _TOKEN_PREFIX = "p1"
+# Page tokens are signed, so that a client pages only from where the server said: a token is
+# good as long as this server runs.
+_TOKEN_KEY = secrets.token_bytes(32)
 
 
 def page_size(requested: int) -> int | None:
@@ -30,7 +36,12 @@ def page_size(requested: int) -> int | None:
 
 def page_token(job_id: str, start: int) -> str:
     """An opaque token for the page of job_id that starts at department `start`."""
-    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}:{job_id}:{start}".encode()).decode()
+    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}:{job_id}:{start}:"
+                                    f"{_signature(job_id, start)}".encode()).decode()
+
+
+def _signature(job_id: str, start: int) -> str:
+    return hmac.new(_TOKEN_KEY, f"{job_id}:{start}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def page_start(token: str, job_id: str, count: int) -> int | None:
@@ -40,12 +51,14 @@ def page_start(token: str, job_id: str, count: int) -> int | None:
         return 0
     try:
         decoded = base64.b64decode(token.encode(), altchars=b"-_", validate=True)
-        prefix, token_job, start = decoded.decode().split(":")
+        prefix, token_job, start, signature = decoded.decode().split(":")
     except (binascii.Error, UnicodeError, ValueError):
         return None
     if prefix != _TOKEN_PREFIX or token_job != job_id or not start.isdigit():
         return None
     start = int(start)
+    if not hmac.compare_digest(signature, _signature(job_id, start)):
+        return None
     return start if 0 < start < count else None
 
 

@@ -18,7 +18,7 @@ from server.upload_job import UploadJob
 
 log = logging.getLogger(__name__)
 
-_JOB_ID = re.compile(r"[0-9a-f]{32}")
+_JOB_ID = re.compile(r"[0-9a-fA-F]{32}")
 DEFAULT_LIST_LIMIT = 100
 MAX_LIST_LIMIT = 1000
 
@@ -27,8 +27,13 @@ class JobRunning(Exception):
     """The job is still running, so it has no result yet (and cannot be deleted)."""
 
 
+class NoResult(Exception):
+    """The job ended without a result (FAILED or CANCELLED); the message names its state."""
+
+
 def is_job_id(text: str) -> bool:
-    """True for a string shaped like a job id (uuid4 hex)."""
+    """True for a string shaped like a job id (uuid4 hex, in either case: ids are kept in
+    lower case)."""
     return _JOB_ID.fullmatch(text) is not None
 
 
@@ -120,8 +125,8 @@ class JobManager:
         return self.store.get(job_id)
 
     def completed_departments(self, job_id: str) -> Departments | None:
-        """A completed job's departments in output order (an empty list for a job that did
-        not complete); None if there is no such job; JobRunning while it runs. The last job
+        """A completed job's departments in output order; None if there is no such job;
+        JobRunning while it runs, NoResult if it ended without a result. The last job
         asked for is kept, so that paging through it reads the history once."""
         with self._mutex:
             if job_id in self._running:
@@ -131,6 +136,8 @@ class JobManager:
         record = self.store.get(job_id)
         if record is None:
             return None
+        if record.state != JobState.COMPLETED:
+            raise NoResult(record.state.name)
         with self._mutex:
             self._paged = (job_id, record.departments)
         return record.departments

@@ -16,12 +16,12 @@ from server.aggregation import InputError, LimitExceeded
 from server.departments import Departments
 from server import job_results
 from server.job_replies import PAGE_DEPARTMENTS, encode_departments, encode_job, job_message
-from server.job_store import HistoryUnavailable, JobRecord
-from server.jobs import JobManager, JobRunning, is_job_id
+from server.job_store import HistoryUnavailable, JobRecord, JobState
+from server.jobs import JobManager, JobRunning, NoResult, is_job_id
 from server.memory import release_unused
 from server.request_guard import UnreadableMessage
 from server.upload_feeder import BlockFeeder
-from server.upload_job import Abandoned, OutputError, UploadJob, cannot_write_message
+from server.upload_job import Abandoned, OutputError, UploadJob, bounded, cannot_write_message
 from server.upload_watch import IdleWatch, UploadIdle
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,9 @@ SERVER_STOPPING_MESSAGE = "The server was stopped during the upload; please uplo
 RELEASE_MEMORY_AFTER_SECONDS = 1.0
 
 
-async def _check_job_id(job_id: str, context: grpc.aio.ServicerContext) -> None:
-    """INVALID_ARGUMENT, in a sentence, for a job_id that cannot be one."""
+async def _check_job_id(job_id: str, context: grpc.aio.ServicerContext) -> str:
+    """The job id as kept (lower case); INVALID_ARGUMENT, in a sentence, for a job_id that
+    cannot be one."""
     if not job_id:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                             "The request names no job: job_id (field 1) is empty. (A client "
@@ -42,7 +43,8 @@ async def _check_job_id(job_id: str, context: grpc.aio.ServicerContext) -> None:
         shown = "".join(c if c.isprintable() else "?" for c in job_id[:64])
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                             f"\"{shown}\" is not a job id; a job id is 32 hexadecimal "
-                            "characters.")
+                            "characters (0-9, a-f), as UploadCSV's job-id gives it.")
+    return job_id.lower()
 
 
 class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
@@ -137,6 +139,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             code = grpc.StatusCode.INTERNAL
             message = "The server hit an internal error while processing the file."
         if code is not None:
+            message = bounded(message)
             # (A job may have completed before its reply's encoding failed.)
             if not job.ended:
                 await self._in_thread(self._end_quietly, job, message)
@@ -218,10 +221,10 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         return record, asyncio.wrap_future(encoding[0])
 
     async def GetJobStatus(self, request, context):
-        await _check_job_id(request.job_id, context)
-        reply = await self._from_history(context, self._encoded_job, request.job_id)
+        job_id = await _check_job_id(request.job_id, context)
+        reply = await self._from_history(context, self._encoded_job, job_id)
         if reply is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {request.job_id}.")
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {job_id}.")
         return reply
 
     def _encoded_job(self, job_id: str) -> bytes | None:
@@ -229,25 +232,27 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         return None if record is None else encode_job(record)
 
     async def ListJobs(self, request, context):
+        if request.limit < 0:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"limit is {request.limit}; expected 0 (the default, 100) or "
+                                "more.")
         records = await self._from_history(context, self._jobs.list, request.limit)
         return sales_pb2.ListJobsResponse(jobs=[job_message(record) for record in records])
 
     async def ListDepartments(self, request, context):
-        await _check_job_id(request.job_id, context)
+        job_id = await _check_job_id(request.job_id, context)
         size = job_results.page_size(request.page_size)
         if size is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 f"page_size is {request.page_size}; expected 0 (the default, "
                                 f"{job_results.DEFAULT_PAGE_SIZE:,}) or more.")
-        departments = await self._finished(context, self._jobs.completed_departments,
-                                           request.job_id)
-        start = job_results.page_start(request.page_token, request.job_id, len(departments))
+        departments = await self._finished(context, self._jobs.completed_departments, job_id)
+        start = job_results.page_start(request.page_token, job_id, len(departments))
         if start is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "page_token is not one this server gave for this job's "
                                 "departments; start again with an empty page_token.")
-        return await self._in_thread(self._encoded_page, request.job_id, departments, start,
-                                     size)
+        return await self._in_thread(self._encoded_page, job_id, departments, start, size)
 
     @staticmethod
     def _encoded_page(job_id: str, departments: Departments, start: int, size: int) -> bytes:
@@ -258,26 +263,30 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             next_page_token=token).SerializeToString()
 
     async def DownloadOutput(self, request, context):
-        await _check_job_id(request.job_id, context)
-        record = await self._finished(context, self._jobs.ended, request.job_id)
+        job_id = await _check_job_id(request.job_id, context)
+        if request.kind not in (sales_pb2.OUTPUT_KIND_TOTALS,
+                                sales_pb2.OUTPUT_KIND_REJECTED_ROWS):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"kind {request.kind} is not an OutputKind this server knows; "
+                                "expected OUTPUT_KIND_TOTALS (0) or OUTPUT_KIND_REJECTED_ROWS (1).")
+        record = await self._finished(context, self._jobs.ended, job_id)
         path = job_results.file_path(record, request.kind)
         if not path:
-            what = ("rejected-rows file: no row was rejected"
-                    if request.kind == sales_pb2.OUTPUT_KIND_REJECTED_ROWS and record.output_path
-                    else f"output file: it ended {record.state.name}")
-            await context.abort(grpc.StatusCode.NOT_FOUND,
-                                f"Job {request.job_id} has no {what}.")
+            if record.state != JobState.COMPLETED:
+                what = f"ended {record.state.name}, so it has no files"
+            else:
+                what = "has no rejected-rows file: no row was rejected"
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"Job {job_id} {what}.")
         try:
             async for chunk in job_results.file_chunks(Path(path), self._executor):
                 yield chunk
         except FileNotFoundError:
             await context.abort(grpc.StatusCode.NOT_FOUND,
-                                f"The file of job {request.job_id} is no longer on the server "
-                                f"({path}).")
+                                f"The file of job {job_id} is no longer on the server ({path}).")
 
     async def DeleteJob(self, request, context):
-        await _check_job_id(request.job_id, context)
-        record = await self._finished(context, self._jobs.delete, request.job_id)
+        job_id = await _check_job_id(request.job_id, context)
+        record = await self._finished(context, self._jobs.delete, job_id)
         return await self._in_thread(encode_job, record)
 
     async def _finished(self, context: grpc.aio.ServicerContext, function: Callable,
@@ -289,6 +298,9 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         except JobRunning:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 f"Job {job_id} is still running; ask again once it has ended.")
+        except NoResult as ended:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                f"Job {job_id} ended {ended}, so it has no departments.")
         if result is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"There is no job {job_id}.")
         return result

@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 # File names as most file systems allow them: a reply listing the history stays small.
 MAX_FILENAME_CHARACTERS = 255
+# Every sentence the server sends about a job is kept to this (they are far shorter; a file's
+# own text, like its header's cells, is cut before it gets here).
+MAX_MESSAGE_CHARACTERS = 1000
 
 
 class Abandoned(Exception):
@@ -43,6 +46,13 @@ def cannot_write_message(error: OSError) -> str:
     elif error.errno == errno.EFBIG:
         reason = "the file grew past the size this server may write"
     return f"The server could not write the output file ({reason}). Nothing was kept."
+
+
+def bounded(message: str) -> str:
+    """A sentence as clients get it, in a status (whose details must stay well within gRPC's
+    8 KiB of metadata) and in the history (whose replies must stay within 4 MB)."""
+    return message if len(message) <= MAX_MESSAGE_CHARACTERS else \
+        message[:MAX_MESSAGE_CHARACTERS - 1] + "\u2026"
 
 
 def shown_filename(filename: str) -> str:
@@ -174,6 +184,7 @@ class UploadJob:
     def _end_without_result(self, state: JobState, message: str) -> JobRecord:
         # The record says what the client was told: no totals, so no counts of them; how many
         # bytes arrived before the end.
+        message = bounded(message)
         self._remove_files()
         return self._end(replace(self.record, state=state, error=message, rows_processed=0,
                                  rows_rejected=0, department_count=0))

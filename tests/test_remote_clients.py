@@ -92,7 +92,9 @@ def test_paging_refuses_what_it_did_not_give(plain_stub):
     first = plain_stub.ListDepartments(sales_pb2.ListDepartmentsRequest(job_id=job.job_id,
                                                                         page_size=1))
     other = upload(plain_stub, b"Department Name,Number of Sales\nA,1\nB,2\nC,3\n")
-    for token in ("junk", "cDE6eDox", first.next_page_token + "x"):
+    import base64
+    forged = base64.urlsafe_b64encode(f"p1:{job.job_id}:2".encode()).decode()
+    for token in ("junk", "cDE6eDox", first.next_page_token + "x", forged):
         error = rpc_error(plain_stub.ListDepartments, sales_pb2.ListDepartmentsRequest(
             job_id=job.job_id, page_token=token))
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -242,3 +244,29 @@ def test_the_command_line_from_another_folder(serve_process, tmp_path):
     assert done.returncode == 1 and done.stderr == f"There is no job {job_id}.\n"
     assert not (here / "gone.csv").exists()
     assert run("jobs").stdout == "No jobs yet.\n"
+
+
+def test_what_client_authors_trip_over(plain_stub):
+    job = upload(plain_stub, b"Department Name,Number of Sales\nA,1\n")
+    # Upper case is the same id.
+    same = plain_stub.GetJobStatus(sales_pb2.JobStatusRequest(job_id=job.job_id.upper()))
+    assert same.job_id == job.job_id
+    error = rpc_error(lambda: list(plain_stub.DownloadOutput(
+        sales_pb2.DownloadOutputRequest(job_id=job.job_id, kind=7))))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A wrong file with a header of thousands of cells: the sentence stays short, and the
+    # history still lists in one default reply.
+    wrong = ("[" + ", ".join(f'{{"dept": "Toys{n}", "sales": {n}}}' for n in range(5000))
+             + "]").encode()
+    for _ in range(6):
+        error = rpc_error(upload, plain_stub, wrong)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert len(error.details()) < 1000 and "more." in error.details()
+    jobs = plain_stub.ListJobs(sales_pb2.ListJobsRequest()).jobs
+    failed = [j for j in jobs if j.state == sales_pb2.JOB_STATE_FAILED]
+    assert len(failed) == 6 and failed[0].error == error.details()
+    error = rpc_error(plain_stub.ListDepartments,
+                      sales_pb2.ListDepartmentsRequest(job_id=failed[0].job_id))
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        f"Job {failed[0].job_id} ended FAILED, so it has no departments.")

@@ -117,8 +117,8 @@ def test_token_is_required_for_everything_but_health(serve_process, tmp_path):
     csv.write_bytes(SALES)
     done = run_upload(csv, "--server", serve.address)
     assert done.returncode == 1
-    assert done.stderr == (f"The server at {serve.address} did not accept the access token. "
-                           "Check --token or SALES_TOKEN.\n")
+    assert done.stderr == (f"The server at {serve.address} needs an access token: pass --token "
+                           "or set SALES_TOKEN.\n")
     done = run_upload(csv, "--server", serve.address, "--token", TOKEN)
     assert done.returncode == 0, done.stderr
 

@@ -22,6 +22,9 @@ def describe_rpc_error(error: grpc.RpcError, address: str, tls: bool = False) ->
                 grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION) and details:
         return details
     if code == grpc.StatusCode.UNAUTHENTICATED:
+        if details.startswith("This server needs an access token"):  # none was sent
+            return (f"The server at {address} needs an access token: pass --token or set "
+                    "SALES_TOKEN.")
         return (f"The server at {address} did not accept the access token. Check --token or "
                 "SALES_TOKEN.")
     if code == grpc.StatusCode.UNAVAILABLE:

@@ -97,8 +97,8 @@ def _header(line: str, line_number: int) -> Header:
         department = names.index(REQUIRED_DEPARTMENT.casefold())
         sales = names.index(REQUIRED_SALES.casefold())
     except ValueError:
-        found = ", ".join(f"\"{decode_guess(cell).strip()}\"" for cell in
-                          next(csv.reader([line], delimiter=delimiter)))
+        found = _columns_found([decode_guess(cell).strip()
+                                for cell in next(csv.reader([line], delimiter=delimiter))])
         missing = [name for name in (REQUIRED_DEPARTMENT, REQUIRED_SALES)
                    if name.casefold() not in names]
         columns = " and ".join(f"\"{name}\"" for name in missing)
@@ -107,6 +107,16 @@ def _header(line: str, line_number: int) -> Header:
                          f"{columns} {plural}. Columns found: {found}.") from None
     return Header(delimiter, department, sales,
                   _arrow_options(delimiter, len(names), department, sales))
+
+
+def _columns_found(cells: list[str], most: int = 12, longest: int = 40) -> str:
+    """The header's cells as a short list for a sentence: a wrong file (JSON, a report) may
+    have thousands of them, or one of a megabyte."""
+    shown = [f"\"{cell[:longest]}{'...' if len(cell) > longest else ''}\""
+             for cell in cells[:most]]
+    if len(cells) > most:
+        shown.append(f"and {len(cells) - most:,} more")
+    return ", ".join(shown)
 
 
 def _detect_delimiter(line: str) -> tuple[str, list[str]]:
