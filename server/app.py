@@ -33,8 +33,8 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 # servicer refuses them in its own words and records why. gRPC holds a whole message in memory
 # before anyone may look at it: this is the most one message can cost.
 _TRANSPORT_MESSAGE_BYTES = 64 * 1024 * 1024
-# HTTP/2 keepalive: a peer that vanished (cable pulled, machine asleep) is noticed within about
-# 40 s and its calls cancelled, so that its upload frees its slot.
+# HTTP/2 keepalive: a peer that vanished (cable pulled, machine asleep) is noticed and its
+# calls cancelled, so that its upload frees its slot (measured: 88 s for a frozen client).
 _KEEPALIVE_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),

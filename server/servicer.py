@@ -15,7 +15,8 @@ from salesapi import sales_pb2, sales_pb2_grpc
 from server.aggregation import InputError, LimitExceeded
 from server.departments import Departments
 from server import job_results
-from server.job_replies import PAGE_DEPARTMENTS, encode_departments, encode_job, job_message
+from server.job_replies import (DEPARTMENTS_BUDGET, PAGE_DEPARTMENTS, encode_departments,
+                                encode_job, job_message)
 from server.job_store import HistoryUnavailable, JobRecord, JobState
 from server.jobs import JobManager, JobRunning, NoResult, is_job_id
 from server.memory import release_unused
@@ -237,7 +238,14 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
                                 f"limit is {request.limit}; expected 0 (the default, 100) or "
                                 "more.")
         records = await self._from_history(context, self._jobs.list, request.limit)
-        return sales_pb2.ListJobsResponse(jobs=[job_message(record) for record in records])
+        reply, size = sales_pb2.ListJobsResponse(), 0
+        for record in records:  # newest first, as many as fit in a reply
+            job = job_message(record)
+            size += job.ByteSize() + 8
+            if size > DEPARTMENTS_BUDGET:
+                break
+            reply.jobs.append(job)
+        return reply
 
     async def ListDepartments(self, request, context):
         job_id = await _check_job_id(request.job_id, context)
