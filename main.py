@@ -74,7 +74,7 @@ def _server_config(args: argparse.Namespace):
     return ServerConfig(
         tls=load_tls(getattr(args, "tls_cert", None), getattr(args, "tls_key", None)),
         token=getattr(args, "serve_token", None) or None,
-        storage_dir=Path(args.storage_dir),
+        storage_dir=Path(args.storage_dir or DEFAULT_STORAGE_DIR),
         output_dir=Path(args.output_dir) if args.output_dir else None,
         limits=Limits(max_upload_bytes=args.max_upload_bytes,
                       max_departments=args.max_departments,
@@ -86,9 +86,16 @@ def _server_config(args: argparse.Namespace):
     )
 
 
-def _add_storage_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage-dir", default=os.environ.get("STORAGE_DIR", DEFAULT_STORAGE_DIR),
-                        help="job history and output folder (env STORAGE_DIR; default storage)")
+def _add_storage_flags(parser: argparse.ArgumentParser, window: bool = False) -> None:
+    if window:  # the window's default is the user's data folder (desktop_app/app.py)
+        parser.add_argument("--storage-dir", default=os.environ.get("STORAGE_DIR") or None,
+                            help="job history and output folder (env STORAGE_DIR; default: "
+                                 "this user's application data folder)")
+    else:
+        parser.add_argument("--storage-dir",
+                            default=os.environ.get("STORAGE_DIR") or DEFAULT_STORAGE_DIR,
+                            help="job history and output folder (env STORAGE_DIR; default "
+                                 "storage)")
     parser.add_argument("--output-dir", default=os.environ.get("OUTPUT_DIR") or None,
                         help="where output CSVs go (env OUTPUT_DIR; default STORAGE_DIR/processed)")
     defaults = Limits()
@@ -181,6 +188,12 @@ def run_results(args: argparse.Namespace) -> int:
 
 def run_gui(args: argparse.Namespace) -> int:
     """Opens the desktop window."""
+    if sys.platform.startswith("linux") and not any(
+            os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        print("There is no display here to show the window on. Without one, run the server "
+              "with `python main.py serve`, or process a file with `python main.py upload "
+              "FILE`.", file=sys.stderr)
+        return 2
     # Imported here so that `serve` and `upload` never load Qt.
     from desktop_app.app import run_window
 
@@ -202,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     gui = commands.add_parser("gui", parents=[common], help="open the desktop window (default)")
     gui.add_argument("file", nargs="?", help="a CSV file to select at start")
     gui.add_argument("--server", help="use a running server at HOST:PORT instead of starting one")
-    _add_storage_flags(gui)
+    _add_storage_flags(gui, window=True)
     _add_client_security_flags(gui)
     gui.set_defaults(func=run_gui)
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
+from pathlib import Path
 
+from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop_app.event_loop import WindowLoop
@@ -14,10 +17,27 @@ from server.app import ServerStartError
 from server.memory import configure_process
 
 
+APP_NAME = "Sales CSV Processor"
+
+
+def window_storage(storage_dir: str | None) -> Path:
+    """Where the window's embedded server keeps its history and files: the folder asked for
+    (--storage-dir, STORAGE_DIR), else this user's application data folder, so that every
+    launch finds the same history wherever it is started from."""
+    if storage_dir:
+        return Path(storage_dir)
+    QApplication.instance() or QApplication(sys.argv[:1])
+    QApplication.setApplicationName(APP_NAME)
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+
+
 def run_window(args: argparse.Namespace, server_config=None) -> int:
     """Shows the window until it is closed; returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("Sales CSV Processor")
+    app.setApplicationName(APP_NAME)
+    if server_config is not None:
+        server_config = replace(server_config,
+                                storage_dir=window_storage(getattr(args, "storage_dir", None)))
     loop = WindowLoop()
     try:
         return _show_window(app, args, server_config, loop)

@@ -375,3 +375,32 @@ def test_a_server_on_another_computer(qtbot, window_loop, serve_process, tmp_pat
             Path(job.output_path).read_bytes()
     finally:
         window.close()
+
+
+def test_the_window_keeps_its_history_in_the_users_data_folder(tmp_path):
+    """Started from anywhere (a desktop shortcut), the window finds the same history: the
+    user's application data folder, unless a folder is asked for."""
+    import os
+    import subprocess
+    import sys
+
+    from PySide6.QtCore import QStandardPaths
+
+    from desktop_app.app import window_storage
+
+    QStandardPaths.setTestModeEnabled(True)
+    try:
+        default = window_storage(None)
+        assert default.is_absolute() and default == Path(QStandardPaths.writableLocation(
+            QStandardPaths.StandardLocation.AppDataLocation))
+        assert default.name == "Sales CSV Processor"
+    finally:
+        QStandardPaths.setTestModeEnabled(False)
+    assert window_storage(str(tmp_path / "mine")) == tmp_path / "mine"
+    # Without a display there is no window: one sentence, and what to run instead.
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, str(Path(__file__).parent.parent / "main.py")],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2 and "python main.py serve" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
