@@ -1,4 +1,4 @@
-"""Draws a cell's share of the largest total as a bar, so big departments stand out."""
+"""Draws a department's share of all sales as a bar as long as its percentage."""
 
 from __future__ import annotations
 

@@ -31,10 +31,10 @@ JOB_ID_ROLE = Qt.ItemDataRole.UserRole
 
 
 def started_text(job: sales_pb2.Job) -> str:
-    """The start time in local time, `2026-11-29 14:05`."""
+    """The start time in local time, `2026-11-29 14:05:09`."""
     if not job.HasField("created_at"):
         return ""
-    return datetime.fromtimestamp(job.created_at.ToSeconds()).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(job.created_at.ToSeconds()).strftime("%Y-%m-%d %H:%M:%S")
 
 
 class HistoryModel(RowsModel):

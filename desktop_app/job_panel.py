@@ -109,6 +109,9 @@ class JobPanel(QWidget):
         layout.addLayout(path_row)
         layout.addLayout(actions_row)
         layout.addWidget(self.table, 1)
+        self._summary_parts: list[str] = []
+        self._when = ""
+        self._complete = False
         self.clear()
 
     def clear(self, title: str = "No results yet", summary: str | None = None) -> None:
@@ -147,11 +150,14 @@ class JobPanel(QWidget):
                  f"{format_count(job.rows_rejected, 'row')} rejected"]
         if seconds is not None:
             parts.append(format_duration(seconds))
-        self.summary.setText(" · ".join(parts) + (f"   (started {when})" if when else ""))
+        self._summary_parts = parts
+        self._when = when
+        self._complete = job.departments_complete
         self.summary.show()
         # All of them when the reply holds them all; else the first ones until the rest are
         # loaded (show_rows).
         self.model.set_rows([(d.department, d.total_sales) for d in job.departments])
+        self._show_summary()
         self._set_output(job.output_path, files_here)
         if job.rows_rejected:
             self._show_rejected(job)
@@ -159,6 +165,16 @@ class JobPanel(QWidget):
     def show_rows(self, rows) -> None:
         """Every department of the job shown, once loaded."""
         self.model.set_rows(rows)
+        self._complete = True
+        self._show_summary()
+
+    def _show_summary(self) -> None:
+        """The job's figures, and the grand total once every department is in the table."""
+        parts = list(self._summary_parts)
+        if self._complete:
+            parts.insert(1, f"all departments together: {self.model.grand_total:,} sales")
+        self.summary.setText(" · ".join(parts)
+                             + (f"   (started {self._when})" if self._when else ""))
 
     def _show_rejected(self, job: sales_pb2.Job) -> None:
         lines = [f"<b>{format_count(job.rows_rejected, 'row')} could not be read and "

@@ -142,9 +142,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
 
-        kind = "Embedded server" if self._server is not None else "Server"
-        self.server_label = QLabel(f"{kind} {self.address} · checking…")
-        self.server_label.setAccessibleName("Server status")
+        self.server_label = QLabel("● Starting…")
+        self.server_label.setAccessibleName("Whether files can be processed")
         self.statusBar().addPermanentWidget(self.server_label)
 
         panel = self.job_panel
@@ -390,10 +389,12 @@ class MainWindow(QMainWindow):
         self._show_health(False, "not reachable")
 
     def _show_health(self, healthy: bool, text: str) -> None:
-        kind = "Embedded server" if self._server is not None else "Server"
+        # Plain words on screen; where the work is done, for whoever asks, in the tooltip.
         colour = "#1e7d32" if healthy else "#b3261e"
-        self.server_label.setText(f"{kind} {self.address} · <span style='color:{colour}'>"
-                                  f"● {text}</span>")
+        words = "Ready" if healthy else "Not available: files cannot be processed right now"
+        self.server_label.setText(f"<span style='color:{colour}'>●</span> {words}")
+        kind = "Built-in server" if self._server is not None else "Server"
+        self.server_label.setToolTip(f"{kind} at {self.address}: {text}")
         self.health_checked.emit(healthy)
 
     # -- closing -------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ COLUMN_TOTAL = 1
 COLUMN_SHARE = 2
 HEADERS = ("Department", "Total sales", "Share of all sales")
 SORT_ROLE = Qt.ItemDataRole.UserRole
-# The bar delegate reads the share of the largest absolute total, 0.0 to 1.0.
+# The bar delegate reads the department's share of all sales, -1.0 to 1.0 (None: no bar, when
+# the sales come to nothing or less): a bar as long as the percentage it shows.
 SHARE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -24,14 +25,17 @@ class TotalsModel(RowsModel):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self._largest = 1
         self._sum = 0
+
+    @property
+    def grand_total(self) -> int:
+        """All departments' totals together."""
+        return self._sum
 
     def set_rows(self, rows: Sequence[tuple[str, int]]) -> None:
         """Replaces every row."""
         self.beginResetModel()
         self._rows = list(rows)
-        self._largest = max((abs(total) for _, total in self._rows), default=0) or 1
         self._sum = sum(total for _, total in self._rows)
         self.endResetModel()
 
@@ -51,7 +55,7 @@ class TotalsModel(RowsModel):
         if role == SORT_ROLE:
             return name.casefold() if column == COLUMN_DEPARTMENT else total
         if role == SHARE_ROLE and column == COLUMN_SHARE:
-            return total / self._largest
+            return max(-1.0, min(1.0, total / self._sum)) if self._sum > 0 else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column != COLUMN_DEPARTMENT:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -11,7 +11,7 @@ from desktop_app.event_loop import WindowLoop
 from desktop_app.history_model import HistoryModel
 from desktop_app.main_window import MainWindow
 from desktop_app.server_runner import EmbeddedServer
-from desktop_app.totals_model import TotalsModel
+from desktop_app.totals_model import SHARE_ROLE, TotalsModel
 from salesapi import sales_pb2, sales_pb2_grpc
 from salesapi.client import open_channel
 from server.app import ServerConfig
@@ -118,7 +118,11 @@ def test_whole_flow(qtbot, window, embedded, tmp_path):
                                             "Clothing,12\nElectronics,1200\nToys,30\n")
     assert window.job_panel.open_button.isEnabled()
     summary = window.job_panel.summary.text()
-    assert "4 departments · 2,004 rows summed · 1 row rejected" in summary
+    assert ("4 departments · all departments together: 3,242 sales · 2,004 rows summed · "
+            "1 row rejected") in summary
+    # Bars as long as the share they show: Books 2,000 of 3,242 sales.
+    share = window.job_panel.model.index(0, 2).data(SHARE_ROLE)
+    assert window.job_panel.model.index(0, 0).data() == "Books" and share == 2000 / 3242
     banner = window.job_panel.rejected_banner
     assert banner.isVisible() and 'Line 6: Number of Sales "oops" is not a whole number.' in banner.text()
     assert window.job_panel.open_rejected_button.isVisible()
@@ -216,8 +220,8 @@ def test_remote_server(qtbot, open_window, serve_process, tmp_path):
     with qtbot.waitSignal(window.health_checked, timeout=TIMEOUT_MS) as checked:
         window.check_health()
     assert checked.args == [True]
-    assert f"Server {serve.address}" in window.server_label.text()
-    assert "healthy" in window.server_label.text()
+    assert window.server_label.text().endswith("Ready")
+    assert window.server_label.toolTip() == f"Server at {serve.address}: healthy"
     csv = tmp_path / "remote.csv"
     csv.write_bytes(SALES)
     choose(window, csv)
@@ -232,7 +236,8 @@ def test_server_that_cannot_be_reached(qtbot, open_window, tmp_path):
     with qtbot.waitSignal(window.health_checked, timeout=TIMEOUT_MS) as checked:
         window.check_health()
     assert checked.args == [False]
-    assert "not reachable" in window.server_label.text()
+    assert "Not available" in window.server_label.text()
+    assert window.server_label.toolTip() == "Server at 127.0.0.1:1: not reachable"
     csv = tmp_path / "sales.csv"
     csv.write_bytes(SALES)
     choose(window, csv)
