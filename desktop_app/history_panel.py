@@ -22,6 +22,7 @@ class HistoryPanel(QWidget):
         super().__init__(parent)
         self.model = HistoryModel(self)
         self.table = QTableView()
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move inside it
         self.table.setAccessibleName("Earlier jobs")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)

@@ -75,6 +75,7 @@ class JobPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
         self.table = QTableView()
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move inside it
         self.table.setAccessibleName("Totals per department")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)

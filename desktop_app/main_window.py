@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.clicked.connect(self.cancel_upload)
         QShortcut(QKeySequence.StandardKey.Open, self, activated=self.choose_file)
         for key in ("Return", "Enter"):
-            QShortcut(QKeySequence(key), self, activated=self.start_upload)
+            QShortcut(QKeySequence(key), self, activated=self._enter_pressed)
         QShortcut(QKeySequence("Escape"), self, activated=self.cancel_upload)
         self.history_panel.job_selected.connect(self.show_history_job)
         self.history_panel.refresh_requested.connect(self.refresh_history)
@@ -240,6 +240,14 @@ class MainWindow(QMainWindow):
         self.progress_label.setText("Ready. Press Process (or Enter) to start.")
         self._set_busy(False)
         self.start_button.setFocus()
+
+    def _enter_pressed(self) -> None:
+        """Enter processes the chosen file from the file area only: pressed on another button
+        (Open file, a History row...) it must not start the same file again."""
+        if self.focusWidget() in (None, self.start_button, self.choose_button):
+            self.start_upload()
+        elif isinstance(self.focusWidget(), QPushButton):
+            self.focusWidget().click()
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()

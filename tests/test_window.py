@@ -409,3 +409,26 @@ def test_the_window_keeps_its_history_in_the_users_data_folder(tmp_path):
                           capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2 and "python main.py serve" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_enter_and_tab_do_what_the_focus_says(qtbot, window, tmp_path):
+    """Enter on another button does that button's job, never processes the file again; Tab
+    leaves a table instead of walking its cells."""
+    csv = tmp_path / "once.csv"
+    csv.write_bytes(SALES)
+    choose(window, csv)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(window.upload_finished, timeout=TIMEOUT_MS):
+        qtbot.keyClick(window.start_button, Qt.Key.Key_Return)
+    window.open_url = lambda url: None
+    window.job_panel.copy_button.setFocus()
+    qtbot.waitUntil(lambda: window.focusWidget() is window.job_panel.copy_button)
+    with qtbot.waitSignal(window.job_panel.path_copied, timeout=TIMEOUT_MS):
+        qtbot.keyClick(window.job_panel.copy_button, Qt.Key.Key_Return)
+    assert not window.is_uploading()
+    table = window.job_panel.table
+    table.setFocus()
+    qtbot.waitUntil(lambda: window.focusWidget() is table)
+    qtbot.keyClick(table, Qt.Key.Key_Tab)
+    assert window.focusWidget() is not table
