@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
                                QVBoxLayout, QWidget)
 
+from desktop_app.sort_arrows import SpreadsheetSortArrows
 from desktop_app.history_model import COLUMN_FILE, HistoryModel
 from salesapi import sales_pb2
 
@@ -23,6 +24,8 @@ class HistoryPanel(QWidget):
         self.model = HistoryModel(self)
         self.table = QTableView()
         self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move inside it
+        self._arrows = SpreadsheetSortArrows()
+        self.table.horizontalHeader().setStyle(self._arrows)
         self.table.setAccessibleName("Earlier jobs")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)

@@ -10,6 +10,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
 
+from desktop_app.sort_arrows import SpreadsheetSortArrows
 from desktop_app.bar_delegate import ShareBarDelegate
 from desktop_app.history_model import STATE_NAMES, started_text
 from desktop_app.totals_model import COLUMN_SHARE, COLUMN_TOTAL, SORT_ROLE, TotalsModel
@@ -76,6 +77,8 @@ class JobPanel(QWidget):
         self.proxy.setSortRole(SORT_ROLE)
         self.table = QTableView()
         self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move inside it
+        self._arrows = SpreadsheetSortArrows()
+        self.table.horizontalHeader().setStyle(self._arrows)
         self.table.setAccessibleName("Totals per department")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)

@@ -20,7 +20,9 @@ def format_bytes(count: float) -> str:
 
 
 def format_duration(seconds: float) -> str:
-    """`0.4 s`, `12 s`, `3 min 5 s`, `1 h 2 min`."""
+    """`under 0.1 s`, `0.4 s`, `12 s`, `3 min 5 s`, `1 h 2 min`."""
+    if seconds < 0.05:  # "0.0 s" reads as nothing happened
+        return "under 0.1 s"
     if seconds < 10:
         return f"{seconds:.1f} s"
     seconds = round(seconds)
