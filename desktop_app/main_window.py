@@ -382,6 +382,10 @@ class MainWindow(QMainWindow):
     def _show_job(self, job: sales_pb2.Job) -> None:
         if self.is_uploading() or job.job_id != self._job_id:
             return
+        # The strip above says what is shown below: an earlier file, not the one chosen.
+        self.progress.setValue(0)
+        self.progress_label.setText(f"Showing {job.filename or 'an earlier file'} from the "
+                                    "history. Press Process to process the chosen file.")
         self._show_result(job)
         self.job_shown.emit(job.job_id)
 

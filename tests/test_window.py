@@ -273,6 +273,7 @@ def test_history_survives_restarting_the_app(qtbot, open_window, storage, tmp_pa
         second.history_panel.table.selectRow(0)
     assert shown.args == [job_id]
     assert table_rows(second)[0] == ("Electronics", "1,200")
+    assert second.progress_label.text().startswith("Showing january.csv from the history.")
     assert second.job_panel.output_path.text() == finished.args[0].output_path
     second.close()
 
