@@ -35,7 +35,7 @@ class HistoryPanel(QWidget):
         self.table.setWordWrap(False)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.setMinimumWidth(380)
+        self.setMinimumWidth(320)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COLUMN_FILE, QHeaderView.ResizeMode.Stretch)

@@ -50,6 +50,8 @@ def sample_file(folder: Path, name: str = "store_sales_march.csv") -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("out", type=Path, nargs="?", default=ROOT / "docs" / "window.png")
+    parser.add_argument("--size", default="", metavar="WxH",
+                        help="the window's size, e.g. 800x600 (default: its own)")
     args = parser.parse_args(argv)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         loop = WindowLoop()
         server = EmbeddedServer(ServerConfig(storage_dir=folder / "storage"), loop.loop)
         window = MainWindow(server.address, server, loop=loop)
+        if args.size:
+            window.resize(*(int(part) for part in args.size.lower().split("x")))
         window.show()
         earlier = folder / "february.csv"
         earlier.write_text("Department Name,Number of Sales\nToys,3\n")

@@ -268,7 +268,7 @@ def test_history_survives_restarting_the_app(qtbot, open_window, storage, tmp_pa
     history = second.history_panel.model
     assert history.rowCount() == 1
     assert history.index(0, 0).data() == "january.csv"
-    assert history.index(0, 2).data() == "Completed"
+    assert history.index(0, 2).data() == "Done"
     with qtbot.waitSignal(second.job_shown, timeout=TIMEOUT_MS) as shown:
         second.history_panel.table.selectRow(0)
     assert shown.args == [job_id]
