@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import os
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
                                QTableView, QVBoxLayout, QWidget)
@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPus
 from desktop_app.sort_arrows import SpreadsheetSortArrows
 from desktop_app.bar_delegate import ShareBarDelegate
 from desktop_app.history_model import STATE_NAMES, started_text
-from desktop_app.totals_model import COLUMN_SHARE, COLUMN_TOTAL, SORT_ROLE, TotalsModel
+from desktop_app.totals_model import COLUMN_SHARE, COLUMN_TOTAL, TotalsModel
 from salesapi import sales_pb2
 from wording.quantities import format_count, format_duration
 
@@ -72,15 +72,12 @@ class JobPanel(QWidget):
         self.copy_button.clicked.connect(self._copy_path)
 
         self.model = TotalsModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(SORT_ROLE)
         self.table = QTableView()
         self.table.setTabKeyNavigation(False)  # Tab leaves the table; arrows move inside it
         self._arrows = SpreadsheetSortArrows()
         self.table.horizontalHeader().setStyle(self._arrows)
         self.table.setAccessibleName("Totals per department")
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(COLUMN_TOTAL, Qt.SortOrder.DescendingOrder)
         self.table.setItemDelegateForColumn(COLUMN_SHARE, ShareBarDelegate(self.table))
