@@ -36,6 +36,7 @@ class TotalsModel(RowsModel):
         self._names: list[str] = []
         self._totals = numpy.zeros(0, numpy.int64)
         self._order = numpy.zeros(0, numpy.intp)  # shown row -> row in name order
+        self._by_total: numpy.ndarray | None = None  # the totals' argsort, made once per rows
         self._sum = 0
         self._sorted_by = (COLUMN_DEPARTMENT, Qt.SortOrder.AscendingOrder)
 
@@ -51,6 +52,7 @@ class TotalsModel(RowsModel):
         self._totals = numpy.fromiter((total for _, total in rows), numpy.int64, len(rows))
         self._rows = self._names  # rowCount()
         self._sum = int(self._totals.sum(dtype=numpy.int64)) if len(rows) else 0
+        self._by_total = None
         self._order = self._ordered(*self._sorted_by)
         self.endResetModel()
 
@@ -65,8 +67,10 @@ class TotalsModel(RowsModel):
         if column == COLUMN_DEPARTMENT:
             shown = numpy.arange(len(self._names))
         else:
-            shown = numpy.argsort(self._totals, kind="stable")
-        return shown[::-1].copy() if order == Qt.SortOrder.DescendingOrder else shown
+            if self._by_total is None:
+                self._by_total = numpy.argsort(self._totals, kind="stable")
+            shown = self._by_total
+        return shown[::-1] if order == Qt.SortOrder.DescendingOrder else shown
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
