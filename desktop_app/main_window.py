@@ -12,9 +12,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PySide6.QtCore import QStandardPaths, QTimer, QUrl, Signal
 from PySide6.QtGui import (QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent,
                            QKeySequence, QShortcut)
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QProgressBar,
-                               QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
+from desktop_app import VERSION
 from desktop_app.api_client import ApiClient
 from desktop_app.event_loop import WindowLoop
 from desktop_app.history_panel import HistoryPanel
@@ -155,10 +156,10 @@ class MainWindow(QMainWindow):
             self.setTabOrder(first, second)
 
     def _wire(self) -> None:
+        self._build_menus()
         self.choose_button.clicked.connect(self.choose_file)
         self.start_button.clicked.connect(self.start_upload)
         self.cancel_button.clicked.connect(self.cancel_upload)
-        QShortcut(QKeySequence.StandardKey.Open, self, activated=self.choose_file)
         for key in ("Return", "Enter"):
             QShortcut(QKeySequence(key), self, activated=self._enter_pressed)
         QShortcut(QKeySequence("Escape"), self, activated=self.cancel_upload)
@@ -170,6 +171,36 @@ class MainWindow(QMainWindow):
         self.results.file_ready.connect(self._show_file)
         self.results.failed.connect(lambda message: self.statusBar().showMessage(message, 10000))
         self.results.departments_loaded.connect(self._show_departments)
+
+    def _build_menus(self) -> None:
+        """File and Help, with the keys that do the same listed beside each command."""
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = file_menu.addAction("&Open a sales file…", self.choose_file)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        file_menu.addAction("&Process the chosen file\tEnter", self.start_upload)
+        file_menu.addAction("&Cancel processing\tEsc", self.cancel_upload)
+        file_menu.addSeparator()
+        quit_action = file_menu.addAction("&Quit", self.close)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("&About Sales CSV Processor", self._show_about)
+
+    def _show_about(self) -> None:
+        where = ("built into this app" if self._server is not None
+                 else f"at {self.address}")
+        QMessageBox.about(self, "About Sales CSV Processor",
+                          f"<b>Sales CSV Processor {VERSION}</b><br><br>Totals of sales per "
+                          f"department from a sales CSV file.<br><br>Files are processed by the "
+                          f"server {where}.<br>{html.escape(self.server_label.toolTip())}")
+
+    def confirm_close_during_upload(self) -> bool:
+        """Whether to close while a file is being processed (it would not be processed)."""
+        answer = QMessageBox.question(
+            self, "Sales CSV Processor",
+            "A file is still being processed. Close anyway? It will not be processed.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     # -- results -------------------------------------------------------------------------------
 
@@ -412,7 +443,11 @@ class MainWindow(QMainWindow):
     # -- closing -------------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Cancels a running upload and waits for it to end, then stops the embedded server."""
+        """Asks first while a file is being processed; then cancels the upload and waits for it
+        to end, and stops the embedded server."""
+        if not self._closed and self.is_uploading() and not self.confirm_close_during_upload():
+            event.ignore()
+            return
         self._closed = True
         self._health_timer.stop()
         if self._worker is not None:

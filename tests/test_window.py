@@ -60,6 +60,7 @@ def open_window(qtbot, window_loop):
 
     def open_(address: str, server=None) -> MainWindow:
         window = MainWindow(address, server, loop=window_loop)
+        window.confirm_close_during_upload = lambda: True  # the test's answer to the question
         qtbot.addWidget(window)
         window.show()
         windows.append(window)
@@ -287,6 +288,11 @@ def test_closing_during_an_upload(qtbot, window, embedded, storage, tmp_path, st
     choose(window, csv)
     window.start_button.click()
     qtbot.waitUntil(lambda: window.progress.value() > 0, timeout=TIMEOUT_MS)
+    asked = []
+    window.confirm_close_during_upload = lambda: asked.append(True) or False  # "No"
+    window.close()
+    assert asked and window.isVisible() and window.is_uploading()
+    window.confirm_close_during_upload = lambda: True  # "Yes"
     window.close()
     assert not window.is_uploading()
     # The embedded server has stopped and let go of its storage: another can open it.
