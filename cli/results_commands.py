@@ -38,14 +38,21 @@ def run_with_stub(address: str, token: str | None, ca_cert: str | None,
     if channel is None:
         return 2
     with channel:
-        try:
-            return action(sales_pb2_grpc.SalesServiceStub(channel))
-        except grpc.RpcError as error:
-            print(describe_rpc_error(error, address, tls=bool(ca_cert)), file=err)
-            return 1
-        except OSError as exc:
-            print(f"Cannot write {exc.filename}: {exc.strerror or exc}.", file=err)
-            return 2
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        return told(lambda: action(stub), address, ca_cert, err)
+
+
+def told(action: Callable[[], int], address: str, ca_cert: str | None, err: TextIO) -> int:
+    """action()'s exit code; a failed call is one sentence on err and 1, a file that cannot be
+    written one sentence and 2."""
+    try:
+        return action()
+    except grpc.RpcError as error:
+        print(describe_rpc_error(error, address, tls=bool(ca_cert)), file=err)
+        return 1
+    except OSError as exc:
+        print(f"Cannot write {exc.filename}: {exc.strerror or exc}.", file=err)
+        return 2
 
 
 def download_command(job_id: str, target: Path, rejected: bool,

@@ -10,7 +10,7 @@ from typing import TextIO
 import grpc
 
 from salesapi import sales_pb2, sales_pb2_grpc
-from cli.results_commands import channel_or_sentence
+from cli.results_commands import channel_or_sentence, told
 from salesapi.client import all_departments, download, file_chunks, readable_size
 from wording.quantities import format_count
 from wording.rpc_errors import describe_rpc_error
@@ -59,7 +59,8 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
             return 130
         if progress:
             progress.clear()
-        try:
+
+        def results() -> int:
             departments = all_departments(stub, job) if max_rows is None else job.departments
             _print_job(job, departments, time.monotonic() - started, max_rows, out, address)
             saved = [(target, rejected) for target, rejected in ((save, False),
@@ -69,13 +70,9 @@ def upload(path: Path, address: str, chunk_size: int, max_rows: int | None,
                 download(stub, job.job_id, target, rejected_rows=rejected)
                 print(f"Saved {'the rejected rows' if rejected else 'the totals'} to {target}",
                       file=out)
-        except grpc.RpcError as error:
-            print(describe_rpc_error(error, address, tls=bool(ca_cert)), file=err)
-            return 1
-        except OSError as exc:
-            print(f"Cannot write {exc.filename}: {exc.strerror or exc}.", file=err)
-            return 2
-    return 0
+            return 0
+
+        return told(results, address, ca_cert, err)
 
 
 def _print_job(job: sales_pb2.Job, departments, seconds: float, max_rows: int | None,

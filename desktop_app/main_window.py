@@ -8,19 +8,19 @@ import os
 import time
 from pathlib import Path
 
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from PySide6.QtCore import QStandardPaths, QTimer, QUrl, Signal
+from PySide6.QtCore import QStandardPaths, QUrl, Signal
 from PySide6.QtGui import (QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent,
                            QKeySequence, QShortcut)
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
 
-from desktop_app import VERSION
 from desktop_app.api_client import ApiClient
 from desktop_app.event_loop import WindowLoop
 from desktop_app.history_panel import HistoryPanel
 from desktop_app.job_panel import JobPanel, banner
+from desktop_app.health_label import HealthLabel
 from desktop_app.job_results import JobResults
+from desktop_app.menus import build_menus
 from desktop_app.server_runner import EmbeddedServer
 from desktop_app.upload_worker import UploadWorker
 from salesapi import sales_pb2, sales_pb2_grpc
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 
 _NO_FILE = ("No file chosen. Click “Choose file…”, press Ctrl+O, or drop a CSV file on this "
             "window.")
-_HEALTH_INTERVAL_MS = 5000
 _PROGRESS_STEPS = 1000
 # Speed and time left are shown once this much time has passed, when they mean something.
 _MEASURABLE_SECONDS = 0.5
@@ -67,7 +66,6 @@ class MainWindow(QMainWindow):
         self._own_loop = WindowLoop() if loop is None else None
         self._loop = loop or self._own_loop
         self._stub = sales_pb2_grpc.SalesServiceStub(self._channel)
-        self._health = health_pb2_grpc.HealthStub(self._channel)
         self._api = ApiClient(address, self._credentials is not None, self)
         # Files of a server on another computer are downloaded here before they are opened.
         self.results = JobResults(self._stub, self._api, download_folder or Path(
@@ -88,9 +86,6 @@ class MainWindow(QMainWindow):
         self._build()
         self._wire()
         self._set_busy(False)
-        self._health_timer = QTimer(self)
-        self._health_timer.timeout.connect(self.check_health)
-        self._health_timer.start(_HEALTH_INTERVAL_MS)
         self.check_health()
         self.refresh_history()
 
@@ -143,8 +138,9 @@ class MainWindow(QMainWindow):
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
 
-        self.server_label = QLabel("● Starting…")
-        self.server_label.setAccessibleName("Whether files can be processed")
+        self.server_label = HealthLabel(self._channel, self._api, self.address,
+                                        built_in=self._server is not None)
+        self.server_label.checked.connect(self.health_checked)
         self.statusBar().addPermanentWidget(self.server_label)
 
         panel = self.job_panel
@@ -156,7 +152,7 @@ class MainWindow(QMainWindow):
             self.setTabOrder(first, second)
 
     def _wire(self) -> None:
-        self._build_menus()
+        build_menus(self)
         self.choose_button.clicked.connect(self.choose_file)
         self.start_button.clicked.connect(self.start_upload)
         self.cancel_button.clicked.connect(self.cancel_upload)
@@ -171,27 +167,6 @@ class MainWindow(QMainWindow):
         self.results.file_ready.connect(self._show_file)
         self.results.failed.connect(lambda message: self.statusBar().showMessage(message, 10000))
         self.results.departments_loaded.connect(self._show_departments)
-
-    def _build_menus(self) -> None:
-        """File and Help, with the keys that do the same listed beside each command."""
-        file_menu = self.menuBar().addMenu("&File")
-        open_action = file_menu.addAction("&Open a sales file…", self.choose_file)
-        open_action.setShortcut(QKeySequence.StandardKey.Open)
-        file_menu.addAction("&Process the chosen file\tEnter", self.start_upload)
-        file_menu.addAction("&Cancel processing\tEsc", self.cancel_upload)
-        file_menu.addSeparator()
-        quit_action = file_menu.addAction("&Quit", self.close)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        help_menu = self.menuBar().addMenu("&Help")
-        help_menu.addAction("&About Sales CSV Processor", self._show_about)
-
-    def _show_about(self) -> None:
-        where = ("built into this app" if self._server is not None
-                 else f"at {self.address}")
-        QMessageBox.about(self, "About Sales CSV Processor",
-                          f"<b>Sales CSV Processor {VERSION}</b><br><br>Totals of sales per "
-                          f"department from a sales CSV file.<br><br>Files are processed by the "
-                          f"server {where}.<br>{html.escape(self.server_label.toolTip())}")
 
     def confirm_close_during_upload(self) -> bool:
         """Whether to close while a file is being processed (it would not be processed)."""
@@ -421,24 +396,8 @@ class MainWindow(QMainWindow):
         self.job_shown.emit(job.job_id)
 
     def check_health(self) -> None:
-        self._api.call(self._health.Check, health_pb2.HealthCheckRequest(), self._health_ok,
-                       self._health_failed, timeout=3)
-
-    def _health_ok(self, reply: health_pb2.HealthCheckResponse) -> None:
-        healthy = reply.status == health_pb2.HealthCheckResponse.SERVING
-        self._show_health(healthy, "healthy" if healthy else "not serving")
-
-    def _health_failed(self, _message: str) -> None:
-        self._show_health(False, "not reachable")
-
-    def _show_health(self, healthy: bool, text: str) -> None:
-        # Plain words on screen; where the work is done, for whoever asks, in the tooltip.
-        colour = "#1e7d32" if healthy else "#b3261e"
-        words = "Ready" if healthy else "Not available: files cannot be processed right now"
-        self.server_label.setText(f"<span style='color:{colour}'>●</span> {words}")
-        kind = "Built-in server" if self._server is not None else "Server"
-        self.server_label.setToolTip(f"{kind} at {self.address}: {text}")
-        self.health_checked.emit(healthy)
+        """Asks the server's health check now (the status line asks every 5 s)."""
+        self.server_label.check()
 
     # -- closing -------------------------------------------------------------------------------
 
@@ -449,7 +408,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._closed = True
-        self._health_timer.stop()
+        self.server_label.stop()
         if self._worker is not None:
             self._worker.cancel()
             if self._worker.wait(_CLOSE_WAIT_SECONDS):

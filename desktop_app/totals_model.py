@@ -19,10 +19,9 @@ COLUMN_DEPARTMENT = 0
 COLUMN_TOTAL = 1
 COLUMN_SHARE = 2
 HEADERS = ("Department", "Total sales", "Share of all sales")
-SORT_ROLE = Qt.ItemDataRole.UserRole
 # The bar delegate reads the department's share of all sales, -1.0 to 1.0 (None: no bar, when
 # the sales come to nothing or less): a bar as long as the percentage it shows.
-SHARE_ROLE = Qt.ItemDataRole.UserRole + 1
+SHARE_ROLE = Qt.ItemDataRole.UserRole + 1  # (UserRole was the sort proxy's key, now unused)
 
 
 class TotalsModel(RowsModel):
@@ -86,8 +85,6 @@ class TotalsModel(RowsModel):
             if self._sum > 0:
                 return f"{total / self._sum:.1%}"
             return ""
-        if role == SORT_ROLE:
-            return name.casefold() if column == COLUMN_DEPARTMENT else total
         if role == SHARE_ROLE and column == COLUMN_SHARE:
             return max(-1.0, min(1.0, total / self._sum)) if self._sum > 0 else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column != COLUMN_DEPARTMENT:

@@ -128,12 +128,10 @@ class JobManager:
         """A completed job's departments in output order; None if there is no such job;
         JobRunning while it runs, NoResult if it ended without a result. The last job
         asked for is kept, so that paging through it reads the history once."""
-        with self._mutex:
-            if job_id in self._running:
-                raise JobRunning(job_id)
+        with self._mutex:  # (a job kept here has ended: ids are never reused)
             if self._paged is not None and self._paged[0] == job_id:
                 return self._paged[1]
-        record = self.store.get(job_id)
+        record = self.ended(job_id)
         if record is None:
             return None
         if record.state != JobState.COMPLETED:

@@ -36,7 +36,8 @@ class UnreadableRequests(grpc.aio.ServerInterceptor):
     """Gives every method a request deserializer that turns what it cannot parse (or what is
     over `largest` bytes) into an UnreadableMessage, and answers it: a request of a unary call
     here, a streamed one as the stream reaches it (UploadCSV, which reads with context.read(),
-    answers its own in the servicer)."""
+    answers its own in the servicer). Every service on this asyncio server has coroutine and
+    async-generator behaviours, which the wrappers await."""
 
     def __init__(self, largest: int, upload_method: str) -> None:
         self._largest = largest
@@ -80,7 +81,7 @@ def _single_reply(behaviour: Callable) -> Callable:
     async def handle(request, context):
         if isinstance(request, UnreadableMessage):
             await context.abort(request.status, request.reason)
-        return await _result(behaviour(request, context))
+        return await behaviour(request, context)
 
     return handle
 
@@ -89,7 +90,7 @@ def _streaming_reply(behaviour: Callable) -> Callable:
     async def handle(request, context):
         if isinstance(request, UnreadableMessage):
             await context.abort(request.status, request.reason)
-        async for reply in _replies(behaviour(request, context)):
+        async for reply in behaviour(request, context):
             yield reply
 
     return handle
@@ -104,27 +105,10 @@ def _guarded_stream(behaviour: Callable, streams_replies: bool) -> Callable:
 
     if streams_replies:
         async def handle_stream(requests, context):
-            async for reply in _replies(behaviour(guarded(requests, context), context)):
+            async for reply in behaviour(guarded(requests, context), context):
                 yield reply
         return handle_stream
 
     async def handle(requests, context):
-        return await _result(behaviour(guarded(requests, context), context))
+        return await behaviour(guarded(requests, context), context)
     return handle
-
-
-async def _result(outcome):
-    """A unary behaviour's reply, whether it is a coroutine's or a plain function's."""
-    if hasattr(outcome, "__await__"):
-        return await outcome
-    return outcome
-
-
-async def _replies(outcome) -> AsyncIterator:
-    """A streaming behaviour's replies, whether it is an async generator or a plain one."""
-    if hasattr(outcome, "__aiter__"):
-        async for reply in outcome:
-            yield reply
-    else:
-        for reply in outcome:
-            yield reply
