@@ -8,8 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from desktop_app import ICON_PATH
 from desktop_app.event_loop import WindowLoop
 from desktop_app.main_window import MainWindow
 from desktop_app.server_runner import EmbeddedServer
@@ -35,6 +37,7 @@ def run_window(args: argparse.Namespace, server_config=None) -> int:
     """Shows the window until it is closed; returns the exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
+    app.setWindowIcon(QIcon(str(ICON_PATH)))
     if server_config is not None:
         server_config = replace(server_config,
                                 storage_dir=window_storage(getattr(args, "storage_dir", None)))
