@@ -160,10 +160,15 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_upload(args: argparse.Namespace) -> int:
-    """Uploads one file to a running server and prints the totals."""
-    from cli.upload_command import upload
+    """Uploads files to a running server and prints the totals (combined, for several)."""
+    from cli.upload_command import upload, upload_several
 
-    return upload(Path(args.file), args.server, args.chunk_size,
+    if len(args.files) > 1:
+        return upload_several([Path(name) for name in args.files], args.server,
+                              args.chunk_size, None if args.all else args.max_rows,
+                              token=args.token, ca_cert=args.ca_cert,
+                              save=Path(args.save) if args.save else None)
+    return upload(Path(args.files[0]), args.server, args.chunk_size,
                   None if args.all else args.max_rows, token=args.token, ca_cert=args.ca_cert,
                   save=Path(args.save) if args.save else None,
                   save_rejected=Path(args.save_rejected) if args.save_rejected else None)
@@ -213,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      required=True)
 
     gui = commands.add_parser("gui", parents=[common], help="open the desktop window (default)")
-    gui.add_argument("file", nargs="?", help="a CSV file to select at start")
+    gui.add_argument("files", nargs="*", metavar="FILE",
+                     help="CSV files (or a folder of them) to choose at start")
     gui.add_argument("--server", help="use a running server at HOST:PORT instead of starting one")
     _add_storage_flags(gui, window=True)
     _add_client_security_flags(gui)
@@ -235,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=run_serve)
 
     upload = commands.add_parser("upload", parents=[common], help="upload a CSV to a running server")
-    upload.add_argument("file", help="the CSV file")
+    upload.add_argument("files", nargs="+", metavar="FILE",
+                        help="the CSV file; several files are added up side by side")
     upload.add_argument("--server", default=f"127.0.0.1:{DEFAULT_PORT}",
                         help=f"HOST:PORT of the server (default 127.0.0.1:{DEFAULT_PORT})")
     upload.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
@@ -244,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="departments to print (default 100; the file has all)")
     upload.add_argument("--all", action="store_true", help="print every department")
     upload.add_argument("--save", metavar="PATH",
-                        help="also write the totals CSV here (downloaded from the server)")
+                        help="also write the totals here: .xlsx an Excel workbook, else CSV "
+                             "(several files: their combined table)")
     upload.add_argument("--save-rejected", metavar="PATH",
                         help="also write the rejected rows here, if any")
     _add_client_security_flags(upload)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -15,11 +16,14 @@ from desktop_app import ICON_PATH
 from desktop_app.event_loop import WindowLoop
 from desktop_app.main_window import MainWindow
 from desktop_app.server_runner import EmbeddedServer
+from desktop_app.single_instance import SingleInstance
+from desktop_app.stall_meter import StallMeter
 from server.app import ServerStartError
 from server.memory import configure_process
 
 
 APP_NAME = "Sales CSV Processor"
+log = logging.getLogger(__name__)
 
 
 def window_storage(storage_dir: str | None) -> Path:
@@ -41,15 +45,20 @@ def run_window(args: argparse.Namespace, server_config=None) -> int:
     if server_config is not None:
         server_config = replace(server_config,
                                 storage_dir=window_storage(getattr(args, "storage_dir", None)))
+    instance = None
+    if not args.server:  # one window per storage folder
+        instance = SingleInstance(server_config.storage_dir)
+        if instance.hand_over(args.files):
+            return 0
     loop = WindowLoop()
     try:
-        return _show_window(app, args, server_config, loop)
+        return _show_window(app, args, server_config, loop, instance)
     finally:
         loop.stop()
 
 
 def _show_window(app: QApplication, args: argparse.Namespace, server_config,
-                 loop: WindowLoop) -> int:
+                 loop: WindowLoop, instance: SingleInstance | None) -> int:
     server = None
     address = args.server
     if not address:
@@ -59,8 +68,7 @@ def _show_window(app: QApplication, args: argparse.Namespace, server_config,
         except ServerStartError as exc:
             hint = ("\n\nTo work with a server that is already running, start the window with "
                     "--server HOST:PORT." if exc.storage_in_use else "")
-            QMessageBox.critical(None, "Sales CSV Processor",
-                                 f"The built-in server could not start.\n\n{exc}{hint}")
+            QMessageBox.critical(None, APP_NAME, f"{APP_NAME} could not start.\n\n{exc}{hint}")
             return 1
         address = server.address
     try:
@@ -71,7 +79,12 @@ def _show_window(app: QApplication, args: argparse.Namespace, server_config,
         QMessageBox.critical(None, "Sales CSV Processor", "Cannot read the CA certificate "
                              f"{args.ca_cert}: {exc.strerror or exc}.")
         return 1
-    if args.file:
-        window.select_file(args.file)
+    if args.files:
+        window.select_files(args.files)
+    if instance is not None:
+        instance.files_received.connect(window.bring_forward)
+        instance.listen()
+    if log.isEnabledFor(logging.DEBUG):  # LOG_LEVEL=DEBUG: each freeze of the window
+        StallMeter(log_over_ms=100, parent=window).start()
     window.show()
     return app.exec()

@@ -58,6 +58,9 @@ class HistoryModel(RowsModel):
     def job_id(self, row: int) -> str:
         return self._rows[row].job_id
 
+    def job(self, row: int) -> sales_pb2.Job:
+        return self._rows[row]
+
     def row_of(self, job_id: str) -> int:
         """The row showing job_id, or -1."""
         return next((row for row, job in enumerate(self._rows) if job.job_id == job_id), -1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
                                QVBoxLayout, QWidget)
 
@@ -18,6 +19,7 @@ class HistoryPanel(QWidget):
 
     job_selected = Signal(str)
     refresh_requested = Signal()
+    delete_requested = Signal(object)  # sales_pb2.Job the user wants removed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,10 +45,18 @@ class HistoryPanel(QWidget):
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setAccessibleName("Refresh the job history")
         self.refresh_button.clicked.connect(self.refresh_requested)
+        self.delete_button = QPushButton("Delete…")
+        self.delete_button.setAccessibleName("Delete the selected job")
+        self.delete_button.setToolTip("Delete the selected job and its files (Delete key)")
+        self.delete_button.setEnabled(False)
+        self.delete_button.clicked.connect(self._delete_selected)
+        QShortcut(QKeySequence.StandardKey.Delete, self.table, activated=self._delete_selected,
+                  context=Qt.ShortcutContext.WidgetShortcut)
         title = QLabel("History")
         title.setStyleSheet("font-size: 15px; font-weight: 600;")
         top = QHBoxLayout()
         top.addWidget(title, 1)
+        top.addWidget(self.delete_button)
         top.addWidget(self.refresh_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -61,7 +71,23 @@ class HistoryPanel(QWidget):
         if row >= 0:
             self.table.selectRow(row)
         self.table.selectionModel().blockSignals(blocked)
+        self.delete_button.setEnabled(self.table.isEnabled() and self._selected() is not None)
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Off while files are processed (choosing a job would replace their results)."""
+        self.table.setEnabled(enabled)
+        self.delete_button.setEnabled(enabled and self._selected() is not None)
+
+    def _selected(self) -> sales_pb2.Job | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.job(rows[0].row()) if rows else None
+
+    def _delete_selected(self) -> None:
+        job = self._selected()
+        if job is not None and self.table.isEnabled():
+            self.delete_requested.emit(job)
 
     def _row_changed(self, current, _previous) -> None:
+        self.delete_button.setEnabled(current.isValid() and self.table.isEnabled())
         if current.isValid():
             self.job_selected.emit(self.model.job_id(current.row()))

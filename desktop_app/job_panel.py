@@ -13,11 +13,14 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPus
 from desktop_app.sort_arrows import SpreadsheetSortArrows
 from desktop_app.bar_delegate import ShareBarDelegate
 from desktop_app.history_model import STATE_NAMES, started_text
-from desktop_app.totals_model import COLUMN_SHARE, COLUMN_TOTAL, TotalsModel
+from desktop_app.totals_model import COLUMN_DEPARTMENT, TotalsModel
+from reports.table import TotalsTable
 from salesapi import sales_pb2
 from wording.quantities import format_count, format_duration
 
 _SAMPLES_SHOWN = 5
+# Departments of a job's reply put in the table straight away, before all are loaded.
+_SHOWN_AT_ONCE = 2_000
 _BANNER_STYLES = {
     "error": "background:#fdecea; color:#611a15; border:1px solid #f5c2c0;",
     "warning": "background:#fff4e5; color:#663c00; border:1px solid #ffd8a8;",
@@ -79,16 +82,14 @@ class JobPanel(QWidget):
         self.table.setAccessibleName("Totals per department")
         self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
-        self.table.sortByColumn(COLUMN_TOTAL, Qt.SortOrder.DescendingOrder)
-        self.table.setItemDelegateForColumn(COLUMN_SHARE, ShareBarDelegate(self.table))
+        self.table.sortByColumn(self.model.total_column, Qt.SortOrder.DescendingOrder)
+        self.table.setItemDelegate(ShareBarDelegate(self.table))
         self.table.setAlternatingRowColors(True)
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(26)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.model.modelReset.connect(self._fit_columns)
+        self._fit_columns()
 
         rejected_row = QHBoxLayout()
         rejected_row.addWidget(self.rejected_banner, 1)
@@ -115,6 +116,22 @@ class JobPanel(QWidget):
         self._complete = False
         self.clear()
 
+    def _fit_columns(self) -> None:
+        """Names and bars share the room; each number column is as wide as its widest number,
+        worked out from the column's extremes (asking the view to size it to its contents
+        would read a thousand rows' cells again on every sort)."""
+        header = self.table.horizontalHeader()
+        metrics = self.table.fontMetrics()
+        for column in range(self.model.columnCount()):
+            if column in (COLUMN_DEPARTMENT, self.model.share_column):
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+                continue
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            widest = max((metrics.horizontalAdvance(text) for text in
+                          self.model.widest_texts(column)), default=0)
+            title = self.model.headerData(column, Qt.Orientation.Horizontal)
+            header.resizeSection(column, max(widest + 24, metrics.horizontalAdvance(title) + 40))
+
     def clear(self, title: str = "No results yet", summary: str | None = None) -> None:
         """Empties the panel."""
         self.title.setText(title)
@@ -124,6 +141,7 @@ class JobPanel(QWidget):
         self.rejected_banner.hide()
         self.open_rejected_button.hide()
         self._set_output("")
+        self._complete = False
         self.model.set_rows([])
 
     def show_error(self, title: str, message: str) -> None:
@@ -153,21 +171,63 @@ class JobPanel(QWidget):
             parts.append(format_duration(seconds))
         self._summary_parts = parts
         self._when = when
-        self._complete = job.departments_complete
+        self._complete = job.departments_complete and len(job.departments) <= _SHOWN_AT_ONCE
         self.summary.show()
-        # All of them when the reply holds them all; else the first ones until the rest are
-        # loaded (show_rows).
-        self.model.set_rows([(d.department, d.total_sales) for d in job.departments])
+        # The first ones at once (a screenful and more, without a pause); every one when
+        # loaded (show_table).
+        self.model.set_rows([(d.department, d.total_sales)
+                             for d in job.departments[:_SHOWN_AT_ONCE]])
         self._show_summary()
         self._set_output(job.output_path, files_here)
+        self._output_label.setText("Output file:")
         if job.rows_rejected:
             self._show_rejected(job)
 
-    def show_rows(self, rows) -> None:
+    def show_table(self, table: TotalsTable) -> None:
         """Every department of the job shown, once loaded."""
-        self.model.set_rows(rows)
+        self.model.set_table(table)
         self._complete = True
         self._show_summary()
+
+    def show_combined(self, jobs: list[sales_pb2.Job], table: TotalsTable,
+                      not_processed: list[tuple[str, str]], seconds: float | None) -> None:
+        """Several files' totals side by side, with a Total column; the files that could not
+        be processed, and each file's rejected rows, above the table."""
+        self.clear(f"{format_count(len(jobs), 'file')} — totals per department")
+        parts = [format_count(len(table), "department"),
+                 f"{format_count(sum(job.rows_processed for job in jobs), 'row')} summed",
+                 f"{format_count(sum(job.rows_rejected for job in jobs), 'row')} rejected"]
+        if seconds is not None:
+            parts.append(format_duration(seconds))
+        self._summary_parts, self._when, self._complete = parts, "", True
+        self.summary.show()
+        self.model.set_table(table)
+        self._show_summary()
+        if not_processed:
+            self.error_banner.setText("<br>".join(
+                f"<b>{html.escape(name, quote=False)}</b> was not processed: "
+                f"{html.escape(message, quote=False)}" for name, message in not_processed))
+            self.error_banner.show()
+        rejected = [job for job in jobs if job.rows_rejected]
+        if rejected:
+            self.rejected_banner.setText("<br>".join(
+                f"<b>{html.escape(job.filename, quote=False)}</b>: "
+                f"{format_count(job.rows_rejected, 'row')} left out"
+                + (f" (line {job.rejected_samples[0].line}: "
+                   f"{html.escape(job.rejected_samples[0].reason, quote=False)})"
+                   if job.rejected_samples else "") for job in rejected)
+                + "<br>History shows each file with its rejected rows.")
+            self.rejected_banner.show()
+
+    def show_saved(self, path: str) -> None:
+        """The table was saved to path: Open file and Show in folder act on that file now."""
+        self._set_output(path)
+        self._output_label.setText("Saved to:")
+
+    @property
+    def is_complete(self) -> bool:
+        """Every department of what is shown is in the table (it can be saved)."""
+        return self._complete and self.model.rowCount() > 0
 
     def _show_summary(self) -> None:
         """The job's figures, and the grand total once every department is in the table."""

@@ -1,53 +1,53 @@
-"""The main window: lays out the panels and wires them to the upload worker and the server."""
+"""The main window: lays out the panels and wires them to the uploads and the server."""
 
 from __future__ import annotations
 
-import html
 import logging
 import os
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths, QUrl, Signal
-from PySide6.QtGui import (QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent,
-                           QKeySequence, QShortcut)
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtGui import (QCloseEvent, QDesktopServices, QDragEnterEvent, QDragLeaveEvent,
+                           QDropEvent, QKeySequence, QShortcut)
+from PySide6.QtWidgets import (QFileDialog, QMainWindow, QMessageBox, QPushButton, QSplitter,
+                               QVBoxLayout, QWidget)
 
 from desktop_app.api_client import ApiClient
 from desktop_app.event_loop import WindowLoop
-from desktop_app.history_panel import HistoryPanel
-from desktop_app.job_panel import JobPanel, banner
+from desktop_app.file_area import FileArea
 from desktop_app.health_label import HealthLabel
+from desktop_app.history_panel import HistoryPanel
+from desktop_app.job_panel import JobPanel
 from desktop_app.job_results import JobResults
 from desktop_app.menus import build_menus
+from desktop_app.saving import SaveTarget
 from desktop_app.server_runner import EmbeddedServer
-from desktop_app.upload_worker import UploadWorker
+from desktop_app.upload_queue import UploadQueue
+from reports.save import CannotSave, save_table
+from reports.table import TotalsTable
 from salesapi import sales_pb2, sales_pb2_grpc
-from salesapi.client import DEFAULT_CHUNK_SIZE, channel_credentials, open_channel, readable_size
-from wording.quantities import format_bytes, format_duration
+from salesapi.client import DEFAULT_CHUNK_SIZE, channel_credentials, open_channel
+from wording.quantities import format_bytes, format_count, format_duration
 
 log = logging.getLogger(__name__)
 
-_NO_FILE = ("No file chosen. Click “Choose file…”, press Ctrl+O, or drop a CSV file on this "
-            "window.")
-_PROGRESS_STEPS = 1000
-# Speed and time left are shown once this much time has passed, when they mean something.
-_MEASURABLE_SECONDS = 0.5
 # A cancelled upload ends in a moment; closing does not wait longer than this for it.
 _CLOSE_WAIT_SECONDS = 10.0
+_TITLE = "Sales CSV Processor"
 
 
 class MainWindow(QMainWindow):
-    """Pick a file, stream it with a progress bar, read the totals and the history."""
+    """Pick files, stream them with a progress bar, read and save the totals and the history."""
 
-    upload_finished = Signal(object)  # sales_pb2.Job; emitted once the upload has ended
+    upload_finished = Signal(object)  # sales_pb2.Job; one file's upload has ended
     upload_failed = Signal(str)
     upload_cancelled = Signal()
+    files_combined = Signal(object)  # TotalsTable of several files, now on screen
     history_loaded = Signal()
     job_shown = Signal(str)  # a job from the history is on screen
     departments_loaded = Signal(str)  # every department of the job on screen is in its table
     file_shown = Signal(str)  # a result file, on this computer, was opened (or its folder)
+    table_saved = Signal(str)  # the path the totals were saved to
     health_checked = Signal(bool)
 
     def __init__(self, address: str, server: EmbeddedServer | None = None,
@@ -72,15 +72,14 @@ class MainWindow(QMainWindow):
             QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DownloadLocation),
             "Sales CSV"), server_is_here=server is not None, parent=self)
         self.open_url = QDesktopServices.openUrl  # how a file or folder is shown to the user
-        self._shown_job: sales_pb2.Job | None = None
-        self._path: Path | None = None
-        self._worker: UploadWorker | None = None
-        self._outcome: tuple[str, object] | None = None
+        self._shown: list[sales_pb2.Job] = []  # the job (or jobs, combined) on screen
+        self._save_target = SaveTarget()
+        self._queue: UploadQueue | None = None
+        self._combining: dict[str, TotalsTable | None] = {}
         self._job_id = ""
-        self._started = 0.0
         self._closed = False
 
-        self.setWindowTitle("Sales CSV Processor")
+        self.setWindowTitle(_TITLE)
         self.setAcceptDrops(True)
         self.resize(1180, 720)
         self._build()
@@ -92,35 +91,14 @@ class MainWindow(QMainWindow):
     # -- layout --------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.choose_button = QPushButton("Choose file…")
-        self.choose_button.setAccessibleName("Choose a sales CSV file")
-        self.choose_button.setToolTip("Ctrl+O")
-        self.file_label = QLabel(_NO_FILE)
-        self.file_label.setAccessibleName("Chosen file")
-        self.file_label.setWordWrap(True)
-        self.start_button = QPushButton("Process")
-        self.start_button.setAccessibleName("Process the chosen file")
-        self.start_button.setToolTip("Enter")
-        self.start_button.setStyleSheet("QPushButton { font-weight: 600; padding: 4px 18px; }")
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setAccessibleName("Cancel the upload")
-        self.cancel_button.setToolTip("Esc")
-        self.progress = QProgressBar()
-        self.progress.setAccessibleName("Upload progress")
-        self.progress.setRange(0, _PROGRESS_STEPS)
-        self.progress.setValue(0)
-        self.progress_label = QLabel("")
-        self.progress_label.setAccessibleName("Upload progress details")
-        self.file_message = banner("error")
-        self.file_message.setAccessibleName("File message")
+        self.file_area = FileArea()
+        area = self.file_area
+        self.choose_button, self.start_button = area.choose_button, area.start_button
+        self.cancel_button, self.file_label = area.cancel_button, area.file_label
+        self.progress, self.progress_label = area.progress, area.progress_label
+        self.file_message = area.file_message
         self.job_panel = JobPanel()
         self.history_panel = HistoryPanel()
-
-        file_row = QHBoxLayout()
-        file_row.addWidget(self.choose_button)
-        file_row.addWidget(self.file_label, 1)
-        file_row.addWidget(self.start_button)
-        file_row.addWidget(self.cancel_button)
         splitter = QSplitter()
         splitter.addWidget(self.job_panel)
         splitter.addWidget(self.history_panel)
@@ -131,10 +109,7 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(12, 12, 12, 8)
-        layout.addLayout(file_row)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.progress_label)
-        layout.addWidget(self.file_message)
+        layout.addWidget(area)
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
 
@@ -143,16 +118,16 @@ class MainWindow(QMainWindow):
         self.server_label.checked.connect(self.health_checked)
         self.statusBar().addPermanentWidget(self.server_label)
 
-        panel = self.job_panel
+        panel, history = self.job_panel, self.history_panel
         order = [self.choose_button, self.start_button, self.cancel_button, panel.table,
                  panel.output_path, panel.open_button, panel.folder_button, panel.copy_button,
-                 panel.open_rejected_button, self.history_panel.table,
-                 self.history_panel.refresh_button]
+                 panel.open_rejected_button, history.table, history.delete_button,
+                 history.refresh_button]
         for first, second in zip(order, order[1:]):
             self.setTabOrder(first, second)
 
     def _wire(self) -> None:
-        build_menus(self)
+        self.save_action = build_menus(self)
         self.choose_button.clicked.connect(self.choose_file)
         self.start_button.clicked.connect(self.start_upload)
         self.cancel_button.clicked.connect(self.cancel_upload)
@@ -161,18 +136,32 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Escape"), self, activated=self.cancel_upload)
         self.history_panel.job_selected.connect(self.show_history_job)
         self.history_panel.refresh_requested.connect(self.refresh_history)
-        self.job_panel.path_copied.connect(
-            lambda path: self.statusBar().showMessage(f"Copied {path}", 4000))
+        self.history_panel.delete_requested.connect(self.delete_job)
+        self.job_panel.path_copied.connect(self._path_copied)
         self.job_panel.file_wanted.connect(self._fetch_file)
         self.results.file_ready.connect(self._show_file)
-        self.results.failed.connect(lambda message: self.statusBar().showMessage(message, 10000))
-        self.results.departments_loaded.connect(self._show_departments)
+        self.results.failed.connect(self._say)
+        self.results.departments_loaded.connect(self._departments_arrived)
+
+    def _say(self, message: str, milliseconds: int = 10_000) -> None:
+        self.statusBar().showMessage(message, milliseconds)
+
+    def _path_copied(self, path: str) -> None:
+        self._say(f"Copied {path}", 4000)
 
     def confirm_close_during_upload(self) -> bool:
-        """Whether to close while a file is being processed (it would not be processed)."""
+        """Whether to close while files are being processed (they would not be)."""
+        return self._ask_yes_no("Files are still being processed. Close anyway? They will "
+                                "not be processed.")
+
+    def confirm_delete(self, job: sales_pb2.Job) -> bool:
+        """Whether to delete job from the history, with its files. Tests replace this."""
+        return self._ask_yes_no(f"Delete {job.filename or 'this job'} from the history, with "
+                                "its totals file? This cannot be undone.")
+
+    def _ask_yes_no(self, question: str) -> bool:
         answer = QMessageBox.question(
-            self, "Sales CSV Processor",
-            "A file is still being processed. Close anyway? It will not be processed.",
+            self, _TITLE, question,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
@@ -181,75 +170,122 @@ class MainWindow(QMainWindow):
 
     def _show_result(self, job: sales_pb2.Job, seconds: float | None = None) -> None:
         """A job on screen: its first departments at once, every one once loaded."""
-        self._shown_job = job
+        self._shown = [job]
+        self._combining = {}
         self.job_panel.show_job(job, seconds, files_here=self._server is not None)
+        self._update_save()
         if job.state == sales_pb2.JOB_STATE_COMPLETED:
             if not job.departments_complete:
-                self.statusBar().showMessage(
-                    f"Loading all {job.department_count:,} departments…")
-            self.results.load_departments(job)
+                self._say(f"Loading all {job.department_count:,} departments…", 0)
+            self.results.load_departments([job])
 
-    def _show_departments(self, job_id: str, rows: list) -> None:
-        if self._shown_job is None or self._shown_job.job_id != job_id:
+    def _departments_arrived(self, job_id: str, table: TotalsTable) -> None:
+        if job_id in self._combining:
+            self._combining[job_id] = table
+            self._combine_when_loaded()
             return
-        if not self._shown_job.departments_complete:
-            self.job_panel.show_rows(rows)
-            self.statusBar().showMessage(f"All {len(rows):,} departments loaded.", 4000)
+        if [job.job_id for job in self._shown] != [job_id]:
+            return
+        if not self.job_panel.is_complete:
+            self.job_panel.show_table(table)
+            self._say(f"All {len(table):,} departments loaded.", 4000)
+        self._update_save()
         self.departments_loaded.emit(job_id)
 
     def _fetch_file(self, rejected: bool, purpose: str) -> None:
-        if self._shown_job is not None:
-            self.results.fetch_file(self._shown_job, rejected, purpose)
+        saved = self._save_target.saved
+        if not rejected and saved and self.job_panel.output_path.text() == saved:
+            self._show_file(purpose, saved)
+        elif len(self._shown) == 1:
+            self.results.fetch_file(self._shown[0], rejected, purpose)
 
     def _show_file(self, purpose: str, path: str) -> None:
         shown = os.path.dirname(path) if purpose == "folder" else path
-        self.open_url(QUrl.fromLocalFile(shown))
+        if not self.open_url(QUrl.fromLocalFile(shown)):
+            self._say(f"No program on this computer opens {Path(shown).name}. It is in "
+                      f"{os.path.dirname(path)}; “Copy path” puts its location on the "
+                      "clipboard.", 15_000)
         self.file_shown.emit(path)
 
-    # -- choosing a file -----------------------------------------------------------------------
+    # -- saving --------------------------------------------------------------------------------
 
-    def ask_for_file(self) -> str:
-        """Asks the user for a CSV; '' when they change their mind. Tests replace this."""
-        start = str(self._path.parent) if self._path else os.path.expanduser("~")
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Choose a sales CSV", start, "CSV files (*.csv *.txt *.tsv);;All files (*)")
+    def ask_where_to_save(self, suggested: Path) -> str:
+        """Asks where to save the totals; '' when the user changes their mind. Tests replace
+        this."""
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the totals", str(suggested),
+            "Excel workbook (*.xlsx);;CSV file (*.csv)")
         return path
+
+    def save_as(self) -> None:
+        """Saves the table on screen (all its departments, as sorted) as Excel or CSV."""
+        if not self.job_panel.is_complete:
+            self._say("There are no totals to save yet.", 5000)
+            return
+        target = self.ask_where_to_save(self._save_target.suggest(
+            self._shown, self.file_area.paths))
+        if not target:
+            return
+        path = self._save_target.with_suffix(target)
+        table = self.job_panel.model.table
+        order = self.job_panel.model.shown_order()
+        self._say(f"Saving {path.name}…", 0)
+        self.results.background.run(lambda: save_table(table, path, order) or path,
+                                    self._saved, lambda exc: self._not_saved(path, exc))
+
+    def _saved(self, path: Path) -> None:
+        self._save_target.saved = str(path)
+        self.job_panel.show_saved(str(path))
+        self._say(f"Saved {path.name} in {path.parent}.", 10_000)
+        self.table_saved.emit(str(path))
+
+    def _not_saved(self, path: Path, error: Exception) -> None:
+        if isinstance(error, CannotSave):
+            reason = str(error)
+        elif isinstance(error, OSError):
+            reason = f"Cannot write {path.name} in {path.parent}: {error.strerror or error}."
+        else:
+            log.exception("saving %s failed", path, exc_info=error)
+            reason = f"Could not save {path.name}: {error}."
+        self.statusBar().clearMessage()
+        QMessageBox.warning(self, _TITLE, reason)
+
+    def _update_save(self) -> None:
+        self.save_action.setEnabled(self.job_panel.is_complete)
+
+    # -- choosing files ------------------------------------------------------------------------
+
+    def ask_for_files(self) -> list[str]:
+        """Asks the user for CSV files; [] when they change their mind. Tests replace this."""
+        paths = self.file_area.paths
+        start = str(paths[0].parent) if paths else os.path.expanduser("~")
+        chosen, _ = QFileDialog.getOpenFileNames(
+            self, "Choose sales CSV files", start,
+            "CSV files (*.csv *.txt *.tsv);;All files (*)")
+        return chosen
 
     def choose_file(self) -> None:
         if self.is_uploading():
             return
-        path = self.ask_for_file()
-        if path:
-            self.select_file(path)
+        chosen = self.ask_for_files()
+        if chosen:
+            self.select_files(chosen)
 
     def select_file(self, path: str | os.PathLike) -> None:
-        """Makes path the file to process, or says why it cannot be."""
+        """Makes path (a file, or a folder of CSV files) the one to process."""
+        self.select_files([path])
+
+    def select_files(self, paths: list) -> None:
+        """Makes paths the files to process, or says why they cannot be."""
         if self.is_uploading():
             return
-        candidate = Path(os.path.abspath(os.path.expanduser(path)))  # show the real folder
-        try:
-            size = readable_size(candidate)
-        except OSError as exc:
-            self._path = None
-            self.file_label.setText(_NO_FILE)
-            self._show_file_message(f"Cannot read {candidate.name}: {exc.strerror or exc}.")
-            self._set_busy(False)
-            return
-        self._path = candidate
-        name = html.escape(candidate.name, quote=False)
-        folder = html.escape(str(candidate.parent), quote=False)
-        self.file_label.setText(f"<b>{name}</b> — {format_bytes(size)}"
-                                f"<br><span style='color:#666'>{folder}</span>")
-        self.file_label.setToolTip(str(candidate))
-        self._show_file_message("")
-        self.progress.setValue(0)
-        self.progress_label.setText("Ready. Press Process (or Enter) to start.")
+        if self.file_area.select(paths):
+            self.start_button.setFocus()
         self._set_busy(False)
-        self.start_button.setFocus()
 
     def _enter_pressed(self) -> None:
-        """Enter processes the chosen file from the file area only: pressed on another button
-        (Open file, a History row...) it must not start the same file again."""
+        """Enter processes the chosen files from the file area only: pressed on another button
+        (Open file, a History row...) it must not start the same files again."""
         if self.focusWidget() in (None, self.start_button, self.choose_button):
             self.start_upload()
         elif isinstance(self.focusWidget(), QPushButton):
@@ -257,45 +293,49 @@ class MainWindow(QMainWindow):
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         urls = event.mimeData().urls()
-        if urls and urls[0].isLocalFile() and not self.is_uploading():
+        if urls and all(url.isLocalFile() for url in urls) and not self.is_uploading():
+            self.file_area.show_drop_hover(True)
             event.acceptProposedAction()
 
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
+        self.file_area.show_drop_hover(False)
+
     def dropEvent(self, event: QDropEvent) -> None:
-        self.select_file(event.mimeData().urls()[0].toLocalFile())
+        self.file_area.show_drop_hover(False)
+        self.select_files([url.toLocalFile() for url in event.mimeData().urls()])
         event.acceptProposedAction()
 
     # -- uploading -----------------------------------------------------------------------------
 
     def is_uploading(self) -> bool:
-        return self._worker is not None
+        return self._queue is not None
 
     def start_upload(self) -> None:
-        """Streams the chosen file; the worker reports back as signals."""
-        if self.is_uploading() or self._path is None:
+        """Streams the chosen files, one job each; the queue reports back as signals."""
+        area = self.file_area
+        if self.is_uploading() or not area.paths:
             return
-        self._show_file_message("")
-        self._outcome = None
+        area.show_message("")
         self._job_id = ""
-        self._started = time.monotonic()
-        self.job_panel.clear(f"{self._path.name} — processing…", "")
-        self.progress.setValue(0)
-        self.progress_label.setText("Connecting to the server…")
-        worker = UploadWorker(self._loop, self.address, self._path, self._chunk_size,
-                              self._token, self._credentials)
-        worker.job_started.connect(self._on_job_started)
-        worker.progressed.connect(self._on_progress)
-        worker.finished.connect(self._on_finished)
-        worker.failed.connect(self._on_failed)
-        worker.cancelled.connect(self._on_cancelled)
-        worker.ended.connect(self._on_upload_ended)
-        self._worker = worker
+        area.started()
+        names = area.paths[0].name if len(area.paths) == 1 else format_count(
+            len(area.paths), "file")
+        self.job_panel.clear(f"{names} — processing…", "")
+        self._shown = []
+        self._update_save()
+        queue = UploadQueue(self._loop, self.address, list(area.paths), list(area.sizes),
+                            self._chunk_size, self._token, self._credentials, self)
+        queue.job_started.connect(self._on_job_started)
+        queue.progressed.connect(self._on_progress)
+        queue.ended.connect(self._on_upload_ended)
+        self._queue = queue
         self._set_busy(True)
-        worker.start()
+        queue.start()
 
     def cancel_upload(self) -> None:
-        """Cancels the RPC; the worker reports back when the server has let go."""
-        if self._worker is not None:
-            self._worker.cancel()
+        """Cancels the upload; the queue reports back when the server has let go."""
+        if self._queue is not None:
+            self._queue.cancel()
             self.cancel_button.setEnabled(False)
             self.progress_label.setText("Cancelling…")
 
@@ -304,64 +344,92 @@ class MainWindow(QMainWindow):
         self.refresh_history()
 
     def _on_progress(self, sent: int, total: int) -> None:
-        self.progress.setValue(_PROGRESS_STEPS if total == 0 else sent * _PROGRESS_STEPS // total)
-        elapsed = time.monotonic() - self._started
-        text = f"{format_bytes(sent)} of {format_bytes(total)} sent"
-        if elapsed >= _MEASURABLE_SECONDS and sent > 0:
-            speed = sent / elapsed
-            text += f" · {speed / 1e6:.1f} MB/s"
-            if sent < total:
-                text += f" · about {format_duration((total - sent) / speed)} left"
-        self.progress_label.setText(text)
-
-    def _on_finished(self, job: sales_pb2.Job) -> None:
-        seconds = time.monotonic() - self._started
-        self.progress.setValue(_PROGRESS_STEPS)
-        self.progress_label.setText(f"Done: {format_bytes(job.bytes_received)} in "
-                                    f"{format_duration(seconds)}.")
-        self._show_result(job, seconds)
-        self._outcome = ("finished", job)
-
-    def _on_failed(self, message: str) -> None:
-        name = self._path.name if self._path else "The file"
-        # A full bar next to a refusal reads as success: start it over.
-        self.progress.setValue(0)
-        self.progress_label.setText("Not processed. The reason is below.")
-        self.job_panel.show_error(f"{name} — not processed", message)
-        self._outcome = ("failed", message)
-
-    def _on_cancelled(self) -> None:
-        self.progress.setValue(0)
-        self.progress_label.setText("Cancelled. The server kept nothing from this upload.")
-        self.job_panel.clear(f"{self._path.name if self._path else 'Upload'} — cancelled", "")
-        self._outcome = ("cancelled", None)
+        queue = self._queue
+        current = ""
+        if queue is not None and len(queue.paths) > 1:
+            current = f"File {len(queue.outcomes)} of {len(queue.paths)}"
+        self.file_area.show_progress(sent, total, current)
 
     def _on_upload_ended(self) -> None:
-        if self._worker is None:  # closeEvent already waited for it and let it go
+        if self._queue is None:  # closeEvent already waited for it and let it go
             return
-        worker, self._worker = self._worker, None
-        worker.deleteLater()
+        queue, self._queue = self._queue, None
+        queue.deleteLater()
         if self._closed:
             return
         self._set_busy(False)
         self.refresh_history()
-        kind, value = self._outcome or ("failed", "The upload ended without an answer.")
-        if kind == "finished":
-            self.upload_finished.emit(value)
-        elif kind == "cancelled":
-            self.upload_cancelled.emit()
+        if len(queue.paths) == 1 or queue.cancelled:
+            self._one_file_ended(queue)
         else:
-            self.upload_failed.emit(value)
+            self._several_files_ended(queue)
+
+    def _one_file_ended(self, queue: UploadQueue) -> None:
+        outcome = queue.outcomes[-1] if queue.outcomes else None
+        seconds = self.file_area.elapsed()
+        if queue.cancelled or outcome is None:
+            self.file_area.show_outcome("Cancelled. Nothing was kept from this upload.", False)
+            self.job_panel.clear(f"{queue.paths[0].name if len(queue.paths) == 1 else 'Upload'}"
+                                 " — cancelled", "")
+            self.upload_cancelled.emit()
+        elif outcome.job is not None:
+            self.file_area.show_outcome(f"Done: {format_bytes(outcome.job.bytes_received)} in "
+                                        f"{format_duration(seconds)}.", True)
+            self._show_result(outcome.job, seconds)
+            self.upload_finished.emit(outcome.job)
+        else:
+            message = outcome.message or "The upload ended without an answer."
+            # A full bar next to a refusal reads as success: start it over.
+            self.file_area.show_outcome("Not processed. The reason is below.", False)
+            self.job_panel.show_error(f"{outcome.path.name} — not processed", message)
+            self.upload_failed.emit(message)
+
+    def _several_files_ended(self, queue: UploadQueue) -> None:
+        done = [outcome.job for outcome in queue.outcomes if outcome.job is not None]
+        self._not_processed = [(outcome.path.name, outcome.message) for outcome in
+                               queue.outcomes if outcome.job is None]
+        self._seconds = self.file_area.elapsed()
+        total = sum(job.bytes_received for job in done)
+        self.file_area.show_outcome(
+            f"Done: {format_count(len(done), 'file')} of {len(queue.paths)}, "
+            f"{format_bytes(total)} in {format_duration(self._seconds)}.", bool(done))
+        if not done:
+            self.job_panel.show_error("No file was processed", "<br>".join(
+                f"{name}: {message}" for name, message in self._not_processed))
+            self.upload_failed.emit(self._not_processed[0][1])
+            return
+        self._shown = done
+        self.job_panel.clear(f"{format_count(len(done), 'file')} — adding up…", "")
+        self._combining = {job.job_id: None for job in done}
+        self._say(f"Adding up {format_count(len(done), 'file')}…", 0)
+        self.results.load_departments(done)
+
+    def _combine_when_loaded(self) -> None:
+        if any(table is None for table in self._combining.values()):
+            return
+        jobs = list(self._shown)
+        tables = [(job.filename, self._combining[job.job_id]) for job in jobs]
+        self._combining = {}
+
+        def combined(table: TotalsTable) -> None:
+            if self._shown != jobs:
+                return
+            self.job_panel.show_combined(jobs, table, self._not_processed, self._seconds)
+            self._update_save()
+            self._say("Added up. File ▸ Save as… (Ctrl+S) keeps this table.", 8000)
+            self.files_combined.emit(table)
+
+        def ready() -> TotalsTable:
+            table = TotalsTable.combined(tables)
+            table.order_by(None)
+            return table
+
+        self.results.background.run(ready, combined, lambda exc: self._say(
+            f"Could not add the files up: {exc}"))
 
     def _set_busy(self, busy: bool) -> None:
-        self.choose_button.setEnabled(not busy)
-        self.start_button.setEnabled(not busy and self._path is not None)
-        self.cancel_button.setEnabled(busy)
-        self.history_panel.table.setEnabled(not busy)
-
-    def _show_file_message(self, message: str) -> None:
-        self.file_message.setText(message)
-        self.file_message.setVisible(bool(message))
+        self.file_area.set_busy(busy)
+        self.history_panel.set_enabled(not busy)
 
     # -- history and health --------------------------------------------------------------------
 
@@ -374,7 +442,7 @@ class MainWindow(QMainWindow):
         self.history_loaded.emit()
 
     def _history_failed(self, message: str) -> None:
-        self.statusBar().showMessage(f"Could not load the history: {message}", 8000)
+        self._say(f"Could not load the history: {message}", 8000)
 
     def show_history_job(self, job_id: str) -> None:
         """Shows an earlier job's totals (GetJobStatus)."""
@@ -389,11 +457,28 @@ class MainWindow(QMainWindow):
         if self.is_uploading() or job.job_id != self._job_id:
             return
         # The strip above says what is shown below: an earlier file, not the one chosen.
-        self.progress.setValue(0)
-        self.progress_label.setText(f"Showing {job.filename or 'an earlier file'} from the "
-                                    "history. Press Process to process the chosen file.")
+        self.file_area.show_outcome(f"Showing {job.filename or 'an earlier file'} from the "
+                                    "history. Press Process to process the chosen files.",
+                                    False)
         self._show_result(job)
         self.job_shown.emit(job.job_id)
+
+    def delete_job(self, job: sales_pb2.Job) -> None:
+        """Removes an earlier job and its files, once the user says yes."""
+        if self.is_uploading() or not self.confirm_delete(job):
+            return
+
+        def deleted(_reply) -> None:
+            if [shown.job_id for shown in self._shown] == [job.job_id]:
+                self._shown = []
+                self.job_panel.clear("No results yet", "")
+                self.file_area.show_outcome("", False)
+                self._update_save()
+            self._say(f"Deleted {job.filename or 'the job'} from the history.", 6000)
+            self.refresh_history()
+
+        self._api.call(self._stub.DeleteJob, sales_pb2.DeleteJobRequest(job_id=job.job_id),
+                       deleted, lambda message: self._say(message, 10_000))
 
     def check_health(self) -> None:
         """Asks the server's health check now (the status line asks every 5 s)."""
@@ -401,21 +486,32 @@ class MainWindow(QMainWindow):
 
     # -- closing -------------------------------------------------------------------------------
 
+    def bring_forward(self, files: list[str]) -> None:
+        """Another launch of the app handed over: show this window (and the files it was
+        given, unless files are being processed)."""
+        self.setWindowState(self.windowState() & ~self.windowState().WindowMinimized)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        if files and not self.is_uploading():
+            self.select_files(files)
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Asks first while a file is being processed; then cancels the upload and waits for it
-        to end, and stops the embedded server."""
+        """Asks first while files are being processed; then cancels the upload and waits for
+        it to end, and stops the embedded server."""
         if not self._closed and self.is_uploading() and not self.confirm_close_during_upload():
             event.ignore()
             return
         self._closed = True
         self.server_label.stop()
-        if self._worker is not None:
-            self._worker.cancel()
-            if self._worker.wait(_CLOSE_WAIT_SECONDS):
+        if self._queue is not None:
+            self._queue.cancel()
+            if self._queue.wait(_CLOSE_WAIT_SECONDS):
                 self._on_upload_ended()
             else:  # still running: keep it (its signals must find it) and say so
                 log.warning("the upload did not end within %.0f s of closing",
                             _CLOSE_WAIT_SECONDS)
+        self.results.background.wait()
         self._channel.close()
         if self._server is not None:
             self._server.stop()

@@ -19,6 +19,8 @@ from server.app import ServerConfig, create_server  # noqa: E402
 from server.limits import Limits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# The window's fixtures (window, open_window, embedded...), for the window's test modules.
+pytest_plugins = ["window_fixtures"]
 
 
 class RunningServer:

@@ -113,3 +113,54 @@ def test_ctrl_c_cancels_the_upload_in_a_sentence(running_server, stub, tmp_path)
     [listed] = stub.ListJobs(sales_pb2.ListJobsRequest()).jobs
     assert wait_for_job(stub, listed.job_id).state == sales_pb2.JOB_STATE_CANCELLED
     assert list(running_server.output_dir.iterdir()) == []
+
+
+def test_upload_several_files_adds_them_up_and_saves_a_workbook(serve_process, tmp_path):
+    """Each file is its own job; the table has one column per file and a Total column; a
+    refused file is told and the others still count (exit code 1)."""
+    import openpyxl
+
+    serve = serve_process()
+    march, april, broken = tmp_path / "march.csv", tmp_path / "april.csv", tmp_path / "x.csv"
+    march.write_text("Department Name,Number of Sales\nToys,5\nFood,2\n")
+    april.write_text("Department Name,Number of Sales\nFood,10\nGarden,-1\n")
+    broken.write_text("Date,Amount\n1,2\n")
+    workbook = tmp_path / "combined.xlsx"
+    done = run_upload(str(march), str(april), "--server", serve.address, "--save",
+                      str(workbook))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:4] == [
+        "Department Name  march.csv  april.csv  Total Number of Sales",
+        "Food                     2         10                     12",
+        "Garden                   0         -1                     -1",
+        "Toys                     5          0                      5"]
+    assert "3 departments in 2 files, 16 sales in all" in done.stdout
+    sheet = openpyxl.load_workbook(workbook)["Totals"]
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert rows == [["Department Name", "march.csv", "april.csv", "Total Number of Sales"],
+                    ["Food", 2, 10, 12], ["Garden", 0, -1, -1], ["Toys", 5, 0, 5],
+                    ["Total", "=SUM(B2:B4)", "=SUM(C2:C4)", "=SUM(D2:D4)"]]
+
+    combined = tmp_path / "combined.csv"
+    done = run_upload(str(march), str(broken), str(april), "--server", serve.address,
+                      "--save", str(combined))
+    assert done.returncode == 1
+    assert done.stderr.startswith('x.csv was not processed: The header row (line 1) has no ')
+    assert combined.read_text() == ("Department Name,march.csv,april.csv,Total Number of Sales\n"
+                                    "Food,2,10,12\nGarden,0,-1,-1\nToys,5,0,5\n")
+
+
+def test_upload_saves_one_file_as_a_workbook(serve_process, tmp_path):
+    import openpyxl
+
+    serve = serve_process()
+    csv = tmp_path / "march.csv"
+    csv.write_text("Department Name,Number of Sales\n=1+1,3\nFood,2\nFood,4\n")
+    done = run_upload(str(csv), "--server", serve.address, "--save", str(tmp_path / "m.xlsx"))
+    assert done.returncode == 0, done.stderr
+    sheet = openpyxl.load_workbook(tmp_path / "m.xlsx")["Totals"]
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    # A name that looks like a formula is text in the workbook, as it was in the file.
+    assert rows == [["Department Name", "Total Number of Sales"], ["=1+1", 3], ["Food", 6],
+                    ["Total", "=SUM(B2:B3)"]]
+    assert sheet.cell(2, 1).data_type == "s"

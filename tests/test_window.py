@@ -7,88 +7,15 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from conftest import wait_for_job
-from desktop_app.event_loop import WindowLoop
+from window_fixtures import SALES, TIMEOUT_MS, big_file, choose, table_rows
 from desktop_app.history_model import HistoryModel
 from desktop_app.main_window import MainWindow
 from desktop_app.server_runner import EmbeddedServer
 from desktop_app.totals_model import SHARE_ROLE, TotalsModel
+from reports.table import TotalsTable
 from salesapi import sales_pb2, sales_pb2_grpc
 from salesapi.client import open_channel
 from server.app import ServerConfig
-
-TIMEOUT_MS = 60_000
-SALES = (b"Date,Department Name,Number of Sales\r\n"
-         b"2024-01-01,Electronics,1200\r\n2024-01-02,Clothing,5\r\n2024-01-03,Toys,30\r\n"
-         b"2024-01-04,Clothing,7\r\n2024-01-05,Toys,oops\r\n")
-
-
-def big_file(path: Path, megabytes: int) -> Path:
-    row = b"2024-01-01,Electronics,3\n2024-01-02,Clothing,4\n"
-    with open(path, "wb") as out:
-        out.write(b"Date,Department Name,Number of Sales\n")
-        block = row * (1_000_000 // len(row))
-        for _ in range(megabytes):
-            out.write(block)
-    return path
-
-
-@pytest.fixture
-def storage(tmp_path) -> Path:
-    return tmp_path / "storage"
-
-
-@pytest.fixture
-def window_loop():
-    """The event loop the window and its embedded server share, as `python main.py` runs them;
-    stopped after every window is closed."""
-    loop = WindowLoop()
-    yield loop
-    loop.stop()
-
-
-@pytest.fixture
-def embedded(storage, window_loop):
-    server = EmbeddedServer(ServerConfig(storage_dir=storage), window_loop.loop)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def open_window(qtbot, window_loop):
-    """Opens windows that the test closes or that are closed at its end."""
-    windows = []
-
-    def open_(address: str, server=None) -> MainWindow:
-        window = MainWindow(address, server, loop=window_loop)
-        window.confirm_close_during_upload = lambda: True  # the test's answer to the question
-        qtbot.addWidget(window)
-        window.show()
-        windows.append(window)
-        return window
-
-    yield open_
-    for window in windows:
-        window.close()
-        assert not window.is_uploading()
-
-
-@pytest.fixture
-def window(open_window, embedded) -> MainWindow:
-    return open_window(embedded.address, embedded)
-
-
-def choose(window: MainWindow, path: Path) -> None:
-    """Picks a file the way a user does, with the dialog answered by the test."""
-    window.ask_for_file = lambda: str(path)
-    window.choose_button.click()
-
-
-def table_rows(window: MainWindow) -> list[tuple[str, str]]:
-    """The totals table's rows as the view shows them, top to bottom."""
-    model = window.job_panel.table.model()
-    return [(model.index(row, 0).data(), model.index(row, 1).data())
-            for row in range(model.rowCount())]
-
 
 def test_whole_flow(qtbot, window, embedded, tmp_path):
     csv = tmp_path / "march.csv"
@@ -206,8 +133,9 @@ def test_unreadable_files(qtbot, window, tmp_path):
     assert window.file_message.isVisible()
     assert window.file_message.text() == "Cannot read missing.csv: No such file or directory."
     assert not window.start_button.isEnabled()
-    choose(window, tmp_path)
-    assert "it is a folder, not a file" in window.file_message.text()
+    choose(window, tmp_path)  # a folder stands for the CSV files in it: none here
+    assert window.file_message.text() == f"The folder {tmp_path.name} holds no CSV files."
+    assert not window.start_button.isEnabled()
 
     vanishing = tmp_path / "vanishing.csv"
     vanishing.write_bytes(SALES)
@@ -306,7 +234,7 @@ def test_closing_during_an_upload(qtbot, window, embedded, storage, tmp_path, st
 def test_keyboard(qtbot, window, tmp_path):
     csv = tmp_path / "keys.csv"
     csv.write_bytes(SALES)
-    window.ask_for_file = lambda: str(csv)
+    window.ask_for_files = lambda: [str(csv)]
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=TIMEOUT_MS)
     qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
@@ -454,7 +382,7 @@ def test_sorting_200000_departments_does_not_freeze(qtbot, window):
     rows = [(f"Department {n:06d}", (n * 7919) % 100_003 - 500) for n in range(200_000)]
     model = window.job_panel.model
     started = time.perf_counter()
-    window.job_panel.show_rows(rows)
+    window.job_panel.show_table(TotalsTable.of_file("Total sales", rows))
     longest = time.perf_counter() - started
     table = window.job_panel.table
     for column, order in ((1, Qt.SortOrder.AscendingOrder), (1, Qt.SortOrder.DescendingOrder),
