@@ -179,14 +179,42 @@ def print_measurements(rows: list[tuple[str, Measurement]]) -> None:
     print()
 
 
-SECTIONS = ("targets", "shapes", "memory")
+SECTIONS = ("targets", "window", "shapes", "memory")
+WINDOW_STALL_GOAL_MS = 100.0
+
+
+def run_window(args: argparse.Namespace) -> None:
+    """The window with ~1,000,000 departments: its longest event-loop stall per phase
+    (window_stalls.py), the median of --repeats runs each."""
+    medium = 20 if args.quick else 100
+    many_file = ensure(args.data_dir / f"sales_{medium}mb_1m_departments.csv", medium, 1_000_000)
+    runs = []
+    for _ in range(args.repeats):
+        done = subprocess.run([sys.executable, str(ROOT / "bench" / "window_stalls.py"),
+                               str(many_file)], capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            raise SystemExit(f"window_stalls.py failed:\n{done.stderr[-2000:]}")
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    phases = [name for name in runs[0] if name != "departments"]
+    print()
+    print(f"| window, {runs[0]['departments']:,} departments: phase | longest stall, ms "
+          f"(median of {len(runs)}) | worst run | goal | met |")
+    print("| --- | ---: | ---: | --- | --- |")
+    for phase in phases:
+        typical = median(run[phase] for run in runs)
+        worst = max(run[phase] for run in runs)
+        print(f"| {phase} | {typical:.0f} | {worst:.0f} | <= {WINDOW_STALL_GOAL_MS:.0f} | "
+              f"{'yes' if typical <= WINDOW_STALL_GOAL_MS else 'NO'} |")
+    print()
+
 
 
 def wanted(args: argparse.Namespace, section: str) -> bool:
     """Whether the command line asks for this section (targets and shapes run by default)."""
     if args.only is not None:
         return args.only == section
-    return {"targets": True, "shapes": not args.no_shapes, "memory": args.memory}[section]
+    return {"targets": True, "window": True, "shapes": not args.no_shapes,
+            "memory": args.memory}[section]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also the memory section: ~1M and ~3M departments, 4 uploads at "
                              "once, idle memory after a job (a 300 MB file; about 2 minutes)")
     parser.add_argument("--only", choices=SECTIONS,
-                        help="run only this section: targets (1-5), shapes (no cliff), memory")
+                        help="run only this section: targets (1-5), window (stalls with "
+                             "~1M departments), shapes (no cliff), memory")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "bench" / "data")
     args = parser.parse_args(argv)
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -214,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if wanted(args, "targets"):
             run_targets(args, transport, storage)
+        if wanted(args, "window"):
+            run_window(args)
         if wanted(args, "shapes"):
             no_cliff.run(transport, storage, args.data_dir, 20 if args.quick else 100,
                          args.shape_repeats or args.repeats)
