@@ -320,7 +320,24 @@ def folder_contents(folder: Path, archive: Path, work: Path) -> list[str]:
     if launcher != str(folder / NAME) or not Path(fields["Icon"]).is_file():
         raise CheckFailed(f"the desktop entry points at {fields['Exec']} and {fields['Icon']}")
     return [f"folder: icon at _internal/desktop_app/resources/icon.png, version {VERSION} in "
-            f"{archive.name}", f"install-shortcut.sh: menu entry runs {fields['Exec']}"]
+            f"{archive.name}, needs glibc {needed_glibc(folder)} or newer",
+            f"install-shortcut.sh: menu entry runs {fields['Exec']}"]
+
+
+def _is_elf(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"\x7fELF"
+
+
+def needed_glibc(folder: Path) -> str:
+    """The newest glibc symbol version any program or library in the folder asks for."""
+    binaries = [str(path) for path in folder.rglob("*")
+                if path.is_file() and not path.is_symlink() and _is_elf(path)]
+    symbols = subprocess.run(["objdump", "-T", *binaries], capture_output=True,
+                             text=True).stdout
+    versions = {tuple(map(int, found.split("."))) for found
+                in re.findall(r"GLIBC_(\d+\.\d+(?:\.\d+)?)", symbols)}
+    return ".".join(map(str, max(versions)))
 
 
 # -- the commands --------------------------------------------------------------------------------
