@@ -117,8 +117,11 @@ class Xvfb:
         self.display = f":{number}"
 
     def xdotool(self, *args: str, check: bool = True) -> str:
-        result = subprocess.run(["xdotool", *args], capture_output=True, text=True,
-                                env={**os.environ, "DISPLAY": self.display})
+        try:
+            result = subprocess.run(["xdotool", *args], capture_output=True, text=True,
+                                    env={**os.environ, "DISPLAY": self.display}, timeout=30)
+        except subprocess.TimeoutExpired:
+            raise CheckFailed(f"xdotool {' '.join(args)} did not answer within 30 s") from None
         if check and result.returncode != 0:
             raise CheckFailed(f"xdotool {' '.join(args)} failed: {result.stderr.strip()}")
         return result.stdout
