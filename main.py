@@ -15,6 +15,7 @@ os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 from salesapi.client import DEFAULT_CHUNK_SIZE  # noqa: E402
 from server.limits import DEFAULT_STORAGE_DIR, Limits  # noqa: E402
+from wording.command import COMMAND  # noqa: E402
 
 DEFAULT_PORT = 50051
 
@@ -179,7 +180,7 @@ def run_results(args: argparse.Namespace) -> int:
     from cli import results_commands as commands
 
     if args.command != "jobs" and not args.job_id.strip():
-        print("Give a job id: 32 hexadecimal characters, as `python main.py jobs` lists them.",
+        print(f"Give a job id: 32 hexadecimal characters, as `{COMMAND} jobs` lists them.",
               file=sys.stderr)
         return 2
     if args.command == "jobs":
@@ -196,7 +197,7 @@ def run_gui(args: argparse.Namespace) -> int:
     if sys.platform.startswith("linux") and not any(
             os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
         print("There is no display here to show the window on. Without one, run the server "
-              "with `python main.py serve`, or process a file with `python main.py upload "
+              f"with `{COMMAND} serve`, or process a file with `{COMMAND} upload "
               "FILE`.", file=sys.stderr)
         return 2
     # Imported here so that `serve` and `upload` never load Qt.
@@ -211,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"),
                         help="DEBUG, INFO, WARNING or ERROR (env LOG_LEVEL; default INFO)")
     parser = argparse.ArgumentParser(
-        prog="main.py", description=__doc__,
+        prog=COMMAND.removeprefix("python "), description=__doc__,
         epilog="With no command, or with a file name, the desktop window opens.")
     commands = parser.add_subparsers(title="commands",
                                      metavar="{gui,serve,upload,jobs,download,delete}",

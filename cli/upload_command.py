@@ -14,6 +14,7 @@ from cli.results_commands import channel_or_sentence, told
 from reports.save import CannotSave, column_titles, save_table
 from reports.table import TotalsTable
 from salesapi.client import all_departments, download, file_chunks, readable_size
+from wording.command import COMMAND
 from wording.quantities import format_count
 from wording.rpc_errors import describe_rpc_error
 
@@ -209,7 +210,7 @@ def _print_job(job: sales_pb2.Job, departments, seconds: float, max_rows: int | 
         if len(job.rejected_samples) > 10:
             print(f"  ... all of them are listed in {job.rejected_path}", file=out)
         print(f"Rejected rows file: {job.rejected_path}", file=out)
-    print(f"Job {job.job_id} (from another machine: python main.py download {job.job_id} "
+    print(f"Job {job.job_id} (from another machine: {COMMAND} download {job.job_id} "
           f"--server {address} -o totals.csv)", file=out)
     print(f"Output file: {job.output_path}", file=out)
 

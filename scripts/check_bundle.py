@@ -32,6 +32,7 @@ import tarfile
 import tempfile
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -387,6 +388,17 @@ def serve_and_upload(launcher: Path, sample: Path, expected: dict[str, int], hom
                   in (line.rsplit(None, 1) for line in table)]
         notes = [f"serve: \"{listening}\" after {ready:.2f} s",
                  compare_totals("upload's table", totals, expected)]
+        # Two files side by side, saved as a workbook (XlsxWriter must be in the folder).
+        workbook = work / "combined.xlsx"
+        both = subprocess.run([str(launcher), "upload", str(sample), str(sample), "--server",
+                               f"127.0.0.1:{port}", "--save", str(workbook)], env=env,
+                              cwd=work, capture_output=True, text=True, timeout=60)
+        said = both.stdout + both.stderr
+        if both.returncode != 0 or TRACEBACK in said or not zipfile.is_zipfile(workbook):
+            raise CheckFailed(f"upload of two files to a workbook exited {both.returncode}:"
+                              f"\n{said}")
+        notes.append(f"upload of two files: {workbook.name} written "
+                     f"({workbook.stat().st_size:,} bytes, a workbook)")
         serve.send_signal(signal.SIGTERM)
         status = serve.wait(20)
         reader.join(5)

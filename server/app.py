@@ -196,7 +196,6 @@ def create_server(address: str, config: ServerConfig | None = None,
     port. It serves on `loop` if given (an event loop running on another thread, which the
     caller stops after the server), else on a loop of its own. Raises ServerStartError."""
     config = config or ServerConfig()
-    _warm_up()
     try:
         store = JobStore(config.storage_dir, private=config.private_storage)
     except StoreError as exc:
@@ -210,6 +209,8 @@ def create_server(address: str, config: ServerConfig | None = None,
     executor = futures.ThreadPoolExecutor(
         max_workers=config.limits.max_concurrent_uploads + _SPARE_WORKERS,
         thread_name_prefix="grpc-worker")
+    # On a worker, so that the window shows (and `serve` listens) without waiting for it.
+    executor.submit(_warm_up)
     try:
         jobs = JobManager(store, config.resolved_output_dir, config.limits)
         servicer = SalesServicer(jobs, executor)

@@ -71,8 +71,8 @@ class JobManager:
             if len(self._slots) >= self.limits.max_concurrent_uploads:
                 most = self.limits.max_concurrent_uploads
                 raise LimitExceeded(
-                    f"The server is already processing {most} upload{'s' if most != 1 else ''}, "
-                    "the most it runs at once. Try again in a moment.")
+                    f"{most} file{'s are' if most != 1 else ' is'} already being processed, the most "
+                    "at once. Try again in a moment.")
             record = JobRecord(job_id=uuid.uuid4().hex, state=JobState.RUNNING,
                                created_at=time.time())
             self.store.add(record)

@@ -89,8 +89,11 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         try:
             return await self._upload(context)
         finally:
-            asyncio.get_running_loop().call_later(RELEASE_MEMORY_AFTER_SECONDS,
-                                                  self._release_memory_if_idle)
+            try:
+                asyncio.get_running_loop().call_later(RELEASE_MEMORY_AFTER_SECONDS,
+                                                      self._release_memory_if_idle)
+            except RuntimeError:  # the loop is being torn down with the call: nothing to free
+                pass
 
     def _release_memory_if_idle(self) -> None:
         if self._stopping or not self._jobs.wait_idle(0):

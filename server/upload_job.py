@@ -44,8 +44,8 @@ def cannot_write_message(error: OSError) -> str:
     if error.errno == errno.ENOSPC:
         reason = "the disk is full"
     elif error.errno == errno.EFBIG:
-        reason = "the file grew past the size this server may write"
-    return f"The server could not write the output file ({reason}). Nothing was kept."
+        reason = "the file grew past the largest size allowed"
+    return f"The totals file could not be written ({reason}). Nothing was kept."
 
 
 def bounded(message: str) -> str:
@@ -107,8 +107,8 @@ class UploadJob:
         self.bytes_received += size
         limit = self._manager.limits.max_upload_bytes
         if self.bytes_received > limit:
-            raise LimitExceeded(f"The file is larger than {size_text(limit)}, the largest this "
-                                "server accepts.")
+            raise LimitExceeded(f"The file is larger than {size_text(limit)}, the largest "
+                                "accepted.")
 
     def feed(self, data: bytes) -> None:
         """Aggregates the next bytes of the file, counted before; whole blocks of rows are

@@ -40,5 +40,5 @@ class IdleWatch:
     def error(self) -> "UploadIdle":
         """The error to raise instead of the cancellation it caused."""
         self._task.uncancel()
-        return UploadIdle(f"No data arrived for {self.seconds:g} seconds, so the server ended "
-                          "the upload. Send the file again.")
+        return UploadIdle(f"No data arrived for {self.seconds:g} seconds, so the upload was "
+                          "ended. Send the file again.")

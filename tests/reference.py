@@ -181,10 +181,10 @@ def aggregate(data: bytes) -> Outcome:
                 shown = f"{shown[:20]}...{shown[-8:]} ({len(shown):,} characters)"
             if shown.startswith("-"):
                 rejected.append((line, f"Number of Sales {shown} is too small; the smallest "
-                                       f"total this server keeps is {-2**63:,}."))
+                                       f"total that can be kept is {-2**63:,}."))
             else:
                 rejected.append((line, f"Number of Sales {shown} is too large; the largest "
-                                       f"total this server keeps is {2**63 - 1:,}."))
+                                       f"total that can be kept is {2**63 - 1:,}."))
         else:
             totals[name] = totals.get(name, 0) + int(match.group(1))
             processed += 1

@@ -195,8 +195,8 @@ EXPECTED_REJECTIONS = [
     Rejection(4, "Department Name is empty."),
     Rejection(6, "The row has 2 fields; expected at least 3."),
     Rejection(7, 'Number of Sales "1.5" is not a whole number.'),
-    Rejection(9, "Number of Sales 99999999999999999999 is too large; the largest total this "
-                 "server keeps is 9,223,372,036,854,775,807."),
+    Rejection(9, "Number of Sales 99999999999999999999 is too large; the largest total that "
+                 "can be kept is 9,223,372,036,854,775,807."),
     Rejection(10, "Number of Sales is empty; expected a whole number."),
     Rejection(11, 'Number of Sales "1e3" is not a whole number.'),
     Rejection(12, "A quoted field has text after its closing quote; expected the delimiter or "
@@ -301,8 +301,8 @@ def test_unclosed_quote_is_one_bad_row():
      "\"Number of Sales\" columns. Columns found: \"Date\", \"Department\", \"Sales\"."),
     (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 600, "This looks like an Excel workbook or a zip "
      "archive, not a CSV file. In Excel, use File > Save As and choose \"CSV UTF-8\"."),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "This file contains binary data (a NUL byte at "
-     "byte 9), so it is not a CSV text file."),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "This file holds data that is not text (from "
+     "character 9 on), so it is not a CSV file. If a program made it, save or export it as CSV."),
     ("Department Name,Number of Sales\nT,1\n".encode("utf-16-le"), "This file looks like "
      "UTF-16 text without a byte-order mark. Save it as UTF-8 (or UTF-16 with a byte-order mark) "
      "and try again."),
@@ -310,12 +310,12 @@ def test_unclosed_quote_is_one_bad_row():
      "The file starts with a UTF-16 byte-order mark but is not valid UTF-16 (unexpected end of "
      "data)."),
     (b"Department Name,Number of Sales\nT,9223372036854775807\nT,1\n", "The total for "
-     "department \"T\" comes to 9,223,372,036,854,775,808, beyond the largest total this server "
-     "keeps (9,223,372,036,854,775,807)."),
+     "department \"T\" comes to 9,223,372,036,854,775,808, beyond the largest total that can be "
+     "kept (9,223,372,036,854,775,807)."),
     (b"Department Name,Number of Sales\nT,-9223372036854775808\nT,-1\n", "The total for "
-     "department \"T\" comes to -9,223,372,036,854,775,809, beyond the largest total this server "
-     "keeps (-9,223,372,036,854,775,808)."),
-    (b"x" * (2 << 20), "The first line of the file is longer than 1 MiB with no line break, so "
+     "department \"T\" comes to -9,223,372,036,854,775,809, beyond the largest total that can be "
+     "kept (-9,223,372,036,854,775,808)."),
+    (b"x" * (2 << 20), "The first line of the file is longer than 1.0 MB with no line break, so "
      "it is not a CSV header row."),
 ], ids=["empty", "blank lines", "header only", "header and empty rows", "one column missing",
         "both columns missing", "xlsx", "png", "utf-16 without bom", "broken utf-16",
@@ -337,7 +337,7 @@ def test_whole_file_failures(data, message):
     ('"-12,345,678"', 'Number of Sales "-12,345,678" is written with a thousands separator '
                       '(","); write it without one: -12345678.'),
     ("9" * 5000, "Number of Sales 99999999999999999999...99999999 (5,000 characters) is too "
-                 "large; the largest total this server keeps is 9,223,372,036,854,775,807."),
+                 "large; the largest total that can be kept is 9,223,372,036,854,775,807."),
     ("0" * 30 + "12", None),  # leading zeros: a small number
     ("3.000", 'Number of Sales "3.000" could be 3 or 3000 (a point between thousands); write '
               "the number without a point."),
@@ -435,8 +435,8 @@ def test_rows_longer_than_the_field_limit(data):
     for chunk, block in ((None, 1000), (7, 1000), (1000, 1000), (None, 1 << 20), (1000, 1 << 20)):
         with pytest.raises(LimitExceeded) as info:
             aggregate(data, chunk, block, max_field_bytes=2048)
-        assert str(info.value) == ("The file has a row longer than 2 KiB, the longest this server "
-                                   "accepts. Is a quote left open?")
+        assert str(info.value) == ("The file has a row longer than 2.0 KB, the longest "
+                                   "accepted. Is a quote left open?")
     assert aggregate(data.replace(b"x" * 3000, b"x" * 10).replace(b"y\n" * 1500, b"y\n"),
                      max_field_bytes=2048).rows_processed == 2
 
@@ -563,7 +563,7 @@ def test_fields_longer_than_the_csv_modules_default_limit():
         assert aggregate(data, chunk, 64 * 1024).totals == [(long_name, 2), ("T", 1)]
     too_long = b'Department Name,Number of Sales\n"' + b"y\n" * 1500 + b'"x,1\nT,1\n'
     for chunk in (None, 7, 1000):
-        with pytest.raises(LimitExceeded, match="row longer than 2 KiB"):
+        with pytest.raises(LimitExceeded, match="row longer than 2.0 KB"):
             aggregate(too_long, chunk, 1 << 20, max_field_bytes=2048)
 
 
@@ -575,7 +575,7 @@ def test_the_default_limits_are_the_servers():
     aggregator.feed(fits)
     assert aggregator.finish().rows_processed == 1
     aggregator = Aggregator()
-    with pytest.raises(LimitExceeded, match=f"longer than {row_limit >> 20} MiB"):
+    with pytest.raises(LimitExceeded, match=f"longer than {row_limit / 1e6:.1f} MB"):
         aggregator.feed(fits.replace(b",1\n", b"N,1\n"))
         aggregator.finish()
     assert BLOCK_SIZE == Tuning().block_size

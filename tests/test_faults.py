@@ -41,7 +41,7 @@ def test_output_folder_unusable(stub, running_server):
     output.write_text("a file where the folder was")
     error = rpc_error(upload, stub, SALES)
     assert error.code() == grpc.StatusCode.UNAVAILABLE
-    assert error.details() == ("The server could not write the output file (Not a directory). "
+    assert error.details() == ("The totals file could not be written (Not a directory). "
                                "Nothing was kept.")
     [job] = stub.ListJobs(sales_pb2.ListJobsRequest()).jobs
     assert job.state == sales_pb2.JOB_STATE_FAILED and job.error == error.details()
@@ -64,8 +64,8 @@ def test_output_file_too_large_for_the_disk(stub, running_server):
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
         signal.signal(signal.SIGXFSZ, previous_handler)
     assert error.code() == grpc.StatusCode.UNAVAILABLE
-    assert error.details() == ("The server could not write the output file (the file grew past "
-                               "the size this server may write). Nothing was kept.")
+    assert error.details() == ("The totals file could not be written (the file grew past "
+                               "the largest size allowed). Nothing was kept.")
     assert list(running_server.output_dir.iterdir()) == []
     with open_channel(running_server.address) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),

@@ -92,10 +92,10 @@ def test_formula_names_are_neutralised_in_the_file_only(stub):
     (b"Department Name,Number of Sales\n", "The file has a header row but no data rows."),
     (b"Date,Dept,Sales\n1,2,3\n", 'The header row (line 1) has no "Department Name" and '
      '"Number of Sales" columns. Columns found: "Date", "Dept", "Sales".'),
-    (b"\x7fELF\x02\x01\x01\x00\x00", "This file contains binary data (a NUL byte at byte 8), "
-     "so it is not a CSV text file."),
+    (b"\x7fELF\x02\x01\x01\x00\x00", "This file holds data that is not text (from character 8 on), so it is "
+     "not a CSV file. If a program made it, save or export it as CSV."),
     (b"Department Name,Number of Sales\nT,9223372036854775807\nT,9\n", 'The total for department '
-     '"T" comes to 9,223,372,036,854,775,816, beyond the largest total this server keeps '
+     '"T" comes to 9,223,372,036,854,775,816, beyond the largest total that can be kept '
      '(9,223,372,036,854,775,807).'),
 ])
 def test_unprocessable_file_is_invalid_argument_and_a_failed_job(stub, running_server, data,
@@ -305,7 +305,8 @@ def test_concurrency_limit_refuses_at_once(start_server):
         release.set()
         assert call.result().state == sales_pb2.JOB_STATE_COMPLETED
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "already processing 1 upload, the most" in error.details()
+        assert error.details() == ("1 file is already being processed, the most at once. Try again "
+                                   "in a moment.")
         assert upload(stub, SALES).state == sales_pb2.JOB_STATE_COMPLETED
 
 
@@ -316,14 +317,14 @@ def test_size_and_department_limits(start_server):
         stub = sales_pb2_grpc.SalesServiceStub(channel)
         error = rpc_error(upload, stub, SALES * 20, 100)
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "larger than 1,000 bytes" in error.details()
+        assert "larger than 1.0 KB" in error.details()
         error = rpc_error(upload, stub, b"Department Name,Number of Sales\na,1\nb,1\nc,1\nd,1\n")
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "more than 3 different departments" in error.details()
         error = rpc_error(upload, stub, b"Department Name,Number of Sales\n" + b"x" * 300 + b",1\n")
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert error.details() == ("The file has a row longer than 200 bytes, the longest this "
-                                   "server accepts. Is a quote left open?")
+        assert error.details() == ("The file has a row longer than 200 bytes, the longest "
+                                   "accepted. Is a quote left open?")
         states = [j.state for j in stub.ListJobs(sales_pb2.ListJobsRequest()).jobs]
         assert states == [sales_pb2.JOB_STATE_FAILED] * 3
         assert list(running.output_dir.iterdir()) == []

@@ -54,13 +54,13 @@ def test_idle_uploads_are_ended_and_free_their_slots(start_server):
             # Both slots are held: a real upload is refused at once, with a sentence...
             busy = rpc_error(upload, stub, SALES)
             assert busy.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert "already processing 2 uploads" in busy.details()
+            assert "2 files are already being processed" in busy.details()
             # ...until the idle ones are ended, about a second later.
             for call in (silent, chatty):
                 error = call.exception(timeout=20)
                 assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-                assert error.details() == ("No data arrived for 1 seconds, so the server ended "
-                                           "the upload. Send the file again.")
+                assert error.details() == ("No data arrived for 1 seconds, so the upload was "
+                                           "ended. Send the file again.")
             job = upload(stub, SALES)
             assert totals(job) == [("Food", 4), ("Toys", 3)]
         finally:
@@ -68,8 +68,8 @@ def test_idle_uploads_are_ended_and_free_their_slots(start_server):
         records = [wait_for_job(stub, listed.job_id) for listed in
                    stub.ListJobs(sales_pb2.ListJobsRequest()).jobs if listed.filename == "idle.csv"]
         assert [(r.state, r.error, r.rows_processed, r.department_count) for r in records] == [
-            (sales_pb2.JOB_STATE_FAILED, "No data arrived for 1 seconds, so the server ended "
-                                         "the upload. Send the file again.", 0, 0)] * 2
+            (sales_pb2.JOB_STATE_FAILED, "No data arrived for 1 seconds, so the upload was "
+                                         "ended. Send the file again.", 0, 0)] * 2
         assert all(r.bytes_received == 20 for r in records)
 
 

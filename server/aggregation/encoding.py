@@ -70,8 +70,8 @@ def binary_message(data: bytes, offset: int) -> str:
     if len(sample) >= 8 and sample[1::2].count(0) >= len(sample) // 2 - 1:
         return ("This file looks like UTF-16 text without a byte-order mark. "
                 "Save it as UTF-8 (or UTF-16 with a byte-order mark) and try again.")
-    return (f"This file contains binary data (a NUL byte at byte {offset + 1}), "
-            "so it is not a CSV text file.")
+    return (f"This file holds data that is not text (from character {offset + 1:,} on), so it "
+            "is not a CSV file. If a program made it, save or export it as CSV.")
 
 
 class Transcoder:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from wording.quantities import format_bytes
+
 
 class InputError(Exception):
     """The file as a whole cannot be processed; the message is a plain sentence for the user."""
@@ -12,20 +14,18 @@ class LimitExceeded(Exception):
 
 
 def size_text(count: int) -> str:
-    """A byte count for a sentence: `1,000 bytes`, `2 KiB`, `10 GiB` (exact units only)."""
-    for shift, unit in ((30, "GiB"), (20, "MiB"), (10, "KiB")):
-        if count >= 1 << shift and count % (1 << shift) == 0:
-            return f"{count >> shift:,} {unit}"
-    return f"{count:,} bytes"
+    """A byte count for a sentence, written as the window and the command line write sizes:
+    `812 bytes`, `12.4 MB`."""
+    return format_bytes(count)
 
 
 def row_too_long(max_field_bytes: int) -> LimitExceeded:
     """The error for a row (or an unfinished one) longer than max_field_bytes."""
     return LimitExceeded(f"The file has a row longer than {size_text(max_field_bytes)}, "
-                         "the longest this server accepts. Is a quote left open?")
+                         "the longest accepted. Is a quote left open?")
 
 
 def too_many_departments(max_departments: int) -> LimitExceeded:
     """The error for a file with more than max_departments distinct names."""
     return LimitExceeded(f"The file has more than {max_departments:,} different "
-                         "departments, the most this server accepts.")
+                         "departments, the most accepted in one file.")

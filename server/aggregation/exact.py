@@ -207,9 +207,9 @@ def _too_large(raw: str) -> str:
     if len(shown) > 40:
         shown = f"{shown[:20]}...{shown[-8:]} ({len(shown):,} characters)"
     if shown.startswith("-"):
-        return (f"{REQUIRED_SALES} {shown} is too small; the smallest total this server keeps "
-                f"is {INT64_MIN:,}.")
-    return (f"{REQUIRED_SALES} {shown} is too large; the largest total this server keeps is "
+        return (f"{REQUIRED_SALES} {shown} is too small; the smallest total that can be "
+                f"kept is {INT64_MIN:,}.")
+    return (f"{REQUIRED_SALES} {shown} is too large; the largest total that can be kept is "
             f"{INT64_MAX:,}.")
 
 

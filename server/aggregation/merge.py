@@ -199,7 +199,7 @@ def _exact_totals(exact: dict[str, int], encoding: str) -> Departments:
         if not INT64_MIN <= total <= INT64_MAX:
             bound = f"{INT64_MAX:,}" if total > 0 else f"{INT64_MIN:,}"
             raise InputError(f"The total for department \"{name}\" comes to {total:,}, beyond the "
-                             f"largest total this server keeps ({bound}).")
+                             f"largest total that can be kept ({bound}).")
         names.append(name)
         totals.append(total)
     return Departments.in_output_order(pyarrow.array(names, pyarrow.string()),
