@@ -54,6 +54,7 @@ class FileArea(QWidget):
         self.progress.setAccessibleName("Progress")
         self.progress.setRange(0, _PROGRESS_STEPS)
         self.progress.setValue(0)
+        self.progress.hide()  # shown while files are sent, and full once they are done
         self.progress_label = QLabel("")
         self.progress_label.setAccessibleName("Progress details")
         self.file_message = banner("error")
@@ -104,8 +105,7 @@ class FileArea(QWidget):
             return False
         self.paths, self.sizes = paths, sizes
         self._show_chosen()
-        self.progress.setValue(0)
-        self.progress_label.setText("Ready. Press Process (or Enter) to start.")
+        self.show_outcome("Ready. Press Process (or Enter) to start.", False)
         return True
 
     def _show_none(self) -> None:
@@ -155,6 +155,7 @@ class FileArea(QWidget):
     def started(self) -> None:
         self._started = time.monotonic()
         self.progress.setValue(0)
+        self.progress.show()
         self.progress_label.setText("Starting…")
 
     def elapsed(self) -> float:
@@ -176,4 +177,5 @@ class FileArea(QWidget):
     def show_outcome(self, text: str, full: bool) -> None:
         """The strip's last word on an upload; a full bar only when it succeeded."""
         self.progress.setValue(_PROGRESS_STEPS if full else 0)
+        self.progress.setVisible(full)
         self.progress_label.setText(text)

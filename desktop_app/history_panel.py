@@ -37,7 +37,8 @@ class HistoryPanel(QWidget):
         self.table.setWordWrap(False)
         self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.setMinimumWidth(320)
+        self.setMinimumWidth(280)
+        self.setMaximumWidth(600)  # on a wide screen the room goes to the totals
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COLUMN_FILE, QHeaderView.ResizeMode.Stretch)

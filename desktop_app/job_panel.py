@@ -21,6 +21,10 @@ from wording.quantities import format_count, format_duration
 _SAMPLES_SHOWN = 5
 # Departments of a job's reply put in the table straight away, before all are loaded.
 _SHOWN_AT_ONCE = 2_000
+# Combined files: the department column's width, and at most a file column's (before its
+# numbers need more).
+_NAME_WIDTH = 200
+_FILE_COLUMN_WIDTH = 130
 _BANNER_STYLES = {
     "error": "background:#fdecea; color:#611a15; border:1px solid #f5c2c0;",
     "warning": "background:#fff4e5; color:#663c00; border:1px solid #ffd8a8;",
@@ -88,6 +92,7 @@ class JobPanel(QWidget):
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(26)
+        self.table.horizontalHeader().setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.model.modelReset.connect(self._fit_columns)
         self._fit_columns()
 
@@ -119,18 +124,26 @@ class JobPanel(QWidget):
     def _fit_columns(self) -> None:
         """Names and bars share the room; each number column is as wide as its widest number,
         worked out from the column's extremes (asking the view to size it to its contents
-        would read a thousand rows' cells again on every sort)."""
+        would read a thousand rows' cells again on every sort). A file's column is no wider
+        than that for its long name: the header shows it cut, its tooltip in full."""
         header = self.table.horizontalHeader()
         metrics = self.table.fontMetrics()
+        several = self.model.columnCount() > 3
         for column in range(self.model.columnCount()):
-            if column in (COLUMN_DEPARTMENT, self.model.share_column):
+            if column == self.model.share_column or (column == COLUMN_DEPARTMENT
+                                                     and not several):
                 header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
                 continue
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            if column == COLUMN_DEPARTMENT:
+                header.resizeSection(column, _NAME_WIDTH)
+                continue
             widest = max((metrics.horizontalAdvance(text) for text in
                           self.model.widest_texts(column)), default=0)
             title = self.model.headerData(column, Qt.Orientation.Horizontal)
-            header.resizeSection(column, max(widest + 24, metrics.horizontalAdvance(title) + 40))
+            header.resizeSection(column, max(widest + 24, min(
+                metrics.horizontalAdvance(title) + 40, _FILE_COLUMN_WIDTH)))
+        header.setSortIndicator(*self.model.sorted_by)
 
     def clear(self, title: str = "No results yet", summary: str | None = None) -> None:
         """Empties the panel."""

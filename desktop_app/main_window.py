@@ -103,7 +103,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.job_panel)
         splitter.addWidget(self.history_panel)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(1, 1)  # extra room goes mostly to the totals
         splitter.setChildrenCollapsible(False)
         splitter.setSizes([700, 460])
         central = QWidget()

@@ -50,6 +50,11 @@ class TotalsModel(RowsModel):
     def share_column(self) -> int:
         return len(self._headers) - 1
 
+    @property
+    def sorted_by(self) -> tuple[int, Qt.SortOrder]:
+        """The column and order the rows are shown in."""
+        return self._sorted_by
+
     def shown_order(self) -> numpy.ndarray:
         """The table's row numbers, top to bottom as shown."""
         return self._order
@@ -78,8 +83,9 @@ class TotalsModel(RowsModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self._headers[section]
+        if orientation == Qt.Orientation.Horizontal and role in (
+                Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+            return self._headers[section]  # the tooltip: a file's name in full
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
