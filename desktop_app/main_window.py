@@ -20,10 +20,10 @@ from desktop_app.history_panel import HistoryPanel
 from desktop_app.job_panel import JobPanel
 from desktop_app.job_results import JobResults
 from desktop_app.menus import build_menus
-from desktop_app.saving import SaveTarget
+from desktop_app.combining import Combiner
+from desktop_app.saving import SaveTarget, TableSaver
 from desktop_app.server_runner import EmbeddedServer
 from desktop_app.upload_queue import UploadQueue
-from reports.save import CannotSave, save_table
 from reports.table import TotalsTable
 from salesapi import sales_pb2, sales_pb2_grpc
 from salesapi.client import DEFAULT_CHUNK_SIZE, channel_credentials, open_channel
@@ -74,8 +74,11 @@ class MainWindow(QMainWindow):
         self.open_url = QDesktopServices.openUrl  # how a file or folder is shown to the user
         self._shown: list[sales_pb2.Job] = []  # the job (or jobs, combined) on screen
         self._save_target = SaveTarget()
+        self._saver = TableSaver(self.results.background, self)
+        self._combiner = Combiner(self.results, self)
+        self._not_processed: list[tuple[str, str]] = []  # of the files being combined
+        self._seconds = 0.0
         self._queue: UploadQueue | None = None
-        self._combining: dict[str, TotalsTable | None] = {}
         self._job_id = ""
         self._closed = False
 
@@ -142,6 +145,10 @@ class MainWindow(QMainWindow):
         self.results.file_ready.connect(self._show_file)
         self.results.failed.connect(self._say)
         self.results.departments_loaded.connect(self._departments_arrived)
+        self._combiner.combined.connect(self._show_combined)
+        self._combiner.failed.connect(self._say)
+        self._saver.saved.connect(self._saved)
+        self._saver.failed.connect(self._not_saved)
 
     def _say(self, message: str, milliseconds: int = 10_000) -> None:
         self.statusBar().showMessage(message, milliseconds)
@@ -171,7 +178,7 @@ class MainWindow(QMainWindow):
     def _show_result(self, job: sales_pb2.Job, seconds: float | None = None) -> None:
         """A job on screen: its first departments at once, every one once loaded."""
         self._shown = [job]
-        self._combining = {}
+        self._combiner.stop()
         self.job_panel.show_job(job, seconds, files_here=self._server is not None)
         self._update_save()
         if job.state == sales_pb2.JOB_STATE_COMPLETED:
@@ -180,12 +187,8 @@ class MainWindow(QMainWindow):
             self.results.load_departments([job])
 
     def _departments_arrived(self, job_id: str, table: TotalsTable) -> None:
-        if job_id in self._combining:
-            self._combining[job_id] = table
-            self._combine_when_loaded()
-            return
-        if [job.job_id for job in self._shown] != [job_id]:
-            return
+        if self._combiner.is_loading(job_id) or [job.job_id for job in self._shown] != [job_id]:
+            return  # the combiner's, or a job no longer shown
         if not self.job_panel.is_complete:
             self.job_panel.show_table(table)
             self._say(f"All {len(table):,} departments loaded.", 4000)
@@ -227,26 +230,16 @@ class MainWindow(QMainWindow):
         if not target:
             return
         path = self._save_target.with_suffix(target)
-        table = self.job_panel.model.table
-        order = self.job_panel.model.shown_order()
         self._say(f"Saving {path.name}…", 0)
-        self.results.background.run(lambda: save_table(table, path, order) or path,
-                                    self._saved, lambda exc: self._not_saved(path, exc))
+        self._saver.save(self.job_panel.model.table, self.job_panel.model.shown_order(), path)
 
-    def _saved(self, path: Path) -> None:
-        self._save_target.saved = str(path)
-        self.job_panel.show_saved(str(path))
-        self._say(f"Saved {path.name} in {path.parent}.", 10_000)
-        self.table_saved.emit(str(path))
+    def _saved(self, path: str) -> None:
+        self._save_target.saved = path
+        self.job_panel.show_saved(path)
+        self._say(f"Saved {Path(path).name} in {Path(path).parent}.", 10_000)
+        self.table_saved.emit(path)
 
-    def _not_saved(self, path: Path, error: Exception) -> None:
-        if isinstance(error, CannotSave):
-            reason = str(error)
-        elif isinstance(error, OSError):
-            reason = f"Cannot write {path.name} in {path.parent}: {error.strerror or error}."
-        else:
-            log.exception("saving %s failed", path, exc_info=error)
-            reason = f"Could not save {path.name}: {error}."
+    def _not_saved(self, reason: str) -> None:
         self.statusBar().clearMessage()
         QMessageBox.warning(self, _TITLE, reason)
 
@@ -400,32 +393,16 @@ class MainWindow(QMainWindow):
             return
         self._shown = done
         self.job_panel.clear(f"{format_count(len(done), 'file')} — adding up…", "")
-        self._combining = {job.job_id: None for job in done}
         self._say(f"Adding up {format_count(len(done), 'file')}…", 0)
-        self.results.load_departments(done)
+        self._combiner.start(done)
 
-    def _combine_when_loaded(self) -> None:
-        if any(table is None for table in self._combining.values()):
+    def _show_combined(self, jobs: list[sales_pb2.Job], table: TotalsTable) -> None:
+        if self._shown != jobs:
             return
-        jobs = list(self._shown)
-        tables = [(job.filename, self._combining[job.job_id]) for job in jobs]
-        self._combining = {}
-
-        def combined(table: TotalsTable) -> None:
-            if self._shown != jobs:
-                return
-            self.job_panel.show_combined(jobs, table, self._not_processed, self._seconds)
-            self._update_save()
-            self._say("Added up. File ▸ Save as… (Ctrl+S) keeps this table.", 8000)
-            self.files_combined.emit(table)
-
-        def ready() -> TotalsTable:
-            table = TotalsTable.combined(tables)
-            table.order_by(None)
-            return table
-
-        self.results.background.run(ready, combined, lambda exc: self._say(
-            f"Could not add the files up: {exc}"))
+        self.job_panel.show_combined(jobs, table, self._not_processed, self._seconds)
+        self._update_save()
+        self._say("Added up. File ▸ Save as… (Ctrl+S) keeps this table.", 8000)
+        self.files_combined.emit(table)
 
     def _set_busy(self, busy: bool) -> None:
         self.file_area.set_busy(busy)
