@@ -155,6 +155,7 @@ class FileArea(QWidget):
     def started(self) -> None:
         self._started = time.monotonic()
         self.progress.setValue(0)
+        self.progress.setTextVisible(True)
         self.progress.show()
         self.progress_label.setText("Starting…")
 
@@ -175,7 +176,8 @@ class FileArea(QWidget):
         self.progress_label.setText(text)
 
     def show_outcome(self, text: str, full: bool) -> None:
-        """The strip's last word on an upload; a full bar only when it succeeded."""
+        """The strip's last word on an upload; a full bar only when it succeeded (an empty one
+        keeps its place, without text, so that nothing below jumps)."""
         self.progress.setValue(_PROGRESS_STEPS if full else 0)
-        self.progress.setVisible(full)
+        self.progress.setTextVisible(full)
         self.progress_label.setText(text)

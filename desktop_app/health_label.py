@@ -23,6 +23,8 @@ class HealthLabel(QLabel):
         self._health = health_pb2_grpc.HealthStub(channel)
         self._api = api
         self._where = f"{'Built-in server' if built_in else 'Server'} at {address}"
+        self._busy = False
+        self._healthy, self._state = True, "starting"
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.check)
         self._timer.start(_INTERVAL_MS)
@@ -38,9 +40,17 @@ class HealthLabel(QLabel):
         healthy = reply.status == health_pb2.HealthCheckResponse.SERVING
         self._show(healthy, "healthy" if healthy else "not serving")
 
+    def set_busy(self, busy: bool) -> None:
+        """While files are processed the status says so rather than "Ready"."""
+        self._busy = busy
+        self._show(self._healthy, self._state)
+
     def _show(self, healthy: bool, text: str) -> None:
+        self._healthy, self._state = healthy, text
         colour = "#1e7d32" if healthy else "#b3261e"
         words = "Ready" if healthy else "Not available: files cannot be processed right now"
+        if healthy and self._busy:
+            words = "Processing…"
         self.setText(f"<span style='color:{colour}'>●</span> {words}")
         self.setToolTip(f"{self._where}: {text}")
         self.checked.emit(healthy)

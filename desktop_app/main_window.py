@@ -6,7 +6,7 @@ import logging
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths, QUrl, Signal
+from PySide6.QtCore import QStandardPaths, QTimer, QUrl, Signal
 from PySide6.QtGui import (QCloseEvent, QDesktopServices, QDragEnterEvent, QDragLeaveEvent,
                            QDropEvent, QKeySequence, QShortcut)
 from PySide6.QtWidgets import (QFileDialog, QMainWindow, QMessageBox, QPushButton, QSplitter,
@@ -31,6 +31,8 @@ from wording.quantities import format_bytes, format_count, format_duration
 
 log = logging.getLogger(__name__)
 
+# A cancelled upload's job is recorded as such a moment after the call ends.
+_RECORDED_MS = 1000
 # A cancelled upload ends in a moment; closing does not wait longer than this for it.
 _CLOSE_WAIT_SECONDS = 10.0
 _TITLE = "Sales CSV Processor"
@@ -84,7 +86,9 @@ class MainWindow(QMainWindow):
 
         self.setWindowTitle(_TITLE)
         self.setAcceptDrops(True)
-        self.resize(1180, 720)
+        room = self.screen().availableGeometry()  # no bigger than a small screen
+        self.resize(min(1180, room.width()), min(720, room.height()))
+        self._pending_files: list[str] = []  # handed over by another launch while busy
         self._build()
         self._wire()
         self._set_busy(False)
@@ -163,8 +167,9 @@ class MainWindow(QMainWindow):
 
     def confirm_delete(self, job: sales_pb2.Job) -> bool:
         """Whether to delete job from the history, with its files. Tests replace this."""
-        return self._ask_yes_no(f"Delete {job.filename or 'this job'} from the history, with "
-                                "its totals file? This cannot be undone.")
+        files = ", with its totals file" if job.output_path else ""
+        return self._ask_yes_no(f"Delete {job.filename or 'this job'} from the history{files}? "
+                                "This cannot be undone.")
 
     def _ask_yes_no(self, question: str) -> bool:
         answer = QMessageBox.question(
@@ -205,9 +210,10 @@ class MainWindow(QMainWindow):
     def _show_file(self, purpose: str, path: str) -> None:
         shown = os.path.dirname(path) if purpose == "folder" else path
         if not self.open_url(QUrl.fromLocalFile(shown)):
-            self._say(f"No program on this computer opens {Path(shown).name}. It is in "
-                      f"{os.path.dirname(path)}; “Copy path” puts its location on the "
-                      "clipboard.", 15_000)
+            what = ("this folder" if purpose == "folder"
+                    else f"{Path(path).suffix.lstrip('.').upper()} files")
+            self._say(f"No program on this computer opens {what}. The file is in "
+                      f"{os.path.dirname(path)}.", 15_000)
         self.file_shown.emit(path)
 
     # -- saving --------------------------------------------------------------------------------
@@ -352,10 +358,15 @@ class MainWindow(QMainWindow):
             return
         self._set_busy(False)
         self.refresh_history()
+        if queue.cancelled:  # the server records the cancellation a moment later
+            QTimer.singleShot(_RECORDED_MS, self.refresh_history)
         if len(queue.paths) == 1 or queue.cancelled:
             self._one_file_ended(queue)
         else:
             self._several_files_ended(queue)
+        if self._pending_files:
+            files, self._pending_files = self._pending_files, []
+            self.select_files(files)
 
     def _one_file_ended(self, queue: UploadQueue) -> None:
         outcome = queue.outcomes[-1] if queue.outcomes else None
@@ -401,12 +412,14 @@ class MainWindow(QMainWindow):
             return
         self.job_panel.show_combined(jobs, table, self._not_processed, self._seconds)
         self._update_save()
-        self._say("Added up. File ▸ Save as… (Ctrl+S) keeps this table.", 8000)
+        self._say("Added up. File ▸ Save the totals as… (Ctrl+S) keeps this table.", 8000)
         self.files_combined.emit(table)
 
     def _set_busy(self, busy: bool) -> None:
         self.file_area.set_busy(busy)
         self.history_panel.set_enabled(not busy)
+        self.server_label.set_busy(busy)
+        self.cancel_action.setEnabled(busy)
 
     # -- history and health --------------------------------------------------------------------
 
@@ -457,6 +470,11 @@ class MainWindow(QMainWindow):
         self._api.call(self._stub.DeleteJob, sales_pb2.DeleteJobRequest(job_id=job.job_id),
                        deleted, lambda message: self._say(message, 10_000))
 
+    @property
+    def storage_folder(self) -> Path | None:
+        """Where the built-in server keeps history and results; None with another server."""
+        return None if self._server is None else self._server.config.storage_dir.resolve()
+
     def check_health(self) -> None:
         """Asks the server's health check now (the status line asks every 5 s)."""
         self.server_label.check()
@@ -464,13 +482,17 @@ class MainWindow(QMainWindow):
     # -- closing -------------------------------------------------------------------------------
 
     def bring_forward(self, files: list[str]) -> None:
-        """Another launch of the app handed over: show this window (and the files it was
-        given, unless files are being processed)."""
+        """Another launch of the app handed over: show this window and choose the files it
+        was given (once the files being processed are done)."""
         self.setWindowState(self.windowState() & ~self.windowState().WindowMinimized)
         self.show()
         self.raise_()
         self.activateWindow()
-        if files and not self.is_uploading():
+        if files and self.is_uploading():
+            self._pending_files = files
+            self._say(f"{format_count(len(files), 'file')} will be chosen when the files being "
+                      "processed are done.", 0)
+        elif files:
             self.select_files(files)
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -17,7 +17,7 @@ def build_menus(window: QMainWindow) -> QAction:
     open_action = file_menu.addAction("&Open sales files…", window.choose_file)
     open_action.setShortcut(QKeySequence.StandardKey.Open)
     file_menu.addAction("&Process the chosen files\tEnter", window.start_upload)
-    file_menu.addAction("&Cancel processing\tEsc", window.cancel_upload)
+    window.cancel_action = file_menu.addAction("&Cancel processing\tEsc", window.cancel_upload)
     file_menu.addSeparator()
     save_action = file_menu.addAction("&Save the totals as…", window.save_as)
     save_action.setShortcut(QKeySequence.StandardKey.Save)
@@ -32,5 +32,8 @@ def build_menus(window: QMainWindow) -> QAction:
 def _show_about(window: QMainWindow) -> None:
     QMessageBox.about(window, "About Sales CSV Processor",
                       f"<b>Sales CSV Processor {VERSION}</b><br><br>Totals of sales per "
-                      "department from a sales CSV file.<br><br>"
-                      f"{html.escape(window.server_label.toolTip())}")
+                      "department from sales CSV files.<br><br>"
+                      + ("Files are processed on this computer; the history and results "
+                         f"are kept in {html.escape(str(window.storage_folder))}."
+                         if window.storage_folder is not None else
+                         f"Files are processed by the server at {html.escape(window.address)}."))

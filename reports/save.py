@@ -6,6 +6,7 @@ import csv
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -18,6 +19,10 @@ EXCEL_MAX_DEPARTMENTS = 1_048_576 - 2
 _EXCEL_CELL_CHARACTERS = 32_767
 _TOP_CHARTED = 10
 _ROWS_AT_A_TIME = 20_000
+# Written on a thread while the window runs, the rows otherwise held the interpreter for up to
+# half a second at a time (measured in tests/test_window_files.py, 200,000 rows): a pause this
+# often hands it over.
+_ROWS_BETWEEN_PAUSES = 500
 # As in the server's output file: a name a spreadsheet would run as a formula gets a leading
 # quote (and so does one that starts with a quote, so that no two names are written alike).
 _FORMULA = re.compile(r"^[=+\-@\t\r']")
@@ -46,10 +51,24 @@ def save_table(table: TotalsTable, path: Path, order: Sequence[int] | None = Non
     try:
         (_write_workbook if excel else _write_csv)(table, Path(temporary), rows,
                                                    progress or (lambda done: None))
+        os.chmod(temporary, 0o666 & ~_umask())  # as any file the user saves, not private
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    """This process's umask, read without setting it (setting it, even for a moment, would
+    change the files other threads create meanwhile); 022 where it cannot be read."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
 
 
 def column_titles(table: TotalsTable) -> list[str]:
@@ -69,13 +88,16 @@ def _cells(table: TotalsTable, rows: numpy.ndarray):
         part_totals = numpy.asarray(totals)[part].tolist()
         part_values = table.values[part].tolist() if several else None
         for offset, row in enumerate(part.tolist()):
+            if offset % _ROWS_BETWEEN_PAUSES == 0:
+                time.sleep(0)  # lets a waiting thread (the window) run: see _ROWS_BETWEEN_PAUSES
             yield (table.names[row], part_values[offset] if several else [],
                    int(part_totals[offset]))
 
 
 def _write_csv(table: TotalsTable, path: Path, rows: numpy.ndarray,
                progress: Callable[[int], None]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as out:
+    # With a byte-order mark: Excel then reads it as UTF-8 ("Café", not "CafÃ©").
+    with open(path, "w", newline="", encoding="utf-8-sig") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(column_titles(table))
         for count, (name, values, total) in enumerate(_cells(table, rows), 1):

@@ -176,8 +176,8 @@ class UploadJob:
         """Ends the job FAILED with a plain message; leaves no files."""
         return self._end_without_result(JobState.FAILED, message)
 
-    def cancel(self, message: str = "The upload ended before the end of the file: the client "
-                                     "cancelled it or its connection was lost.") -> JobRecord:
+    def cancel(self, message: str = "The upload was cancelled (or its connection lost) before "
+                                     "the whole file arrived, so nothing was kept.") -> JobRecord:
         """Ends the job CANCELLED; leaves no files."""
         return self._end_without_result(JobState.CANCELLED, message)
 

@@ -146,7 +146,7 @@ def test_upload_several_files_adds_them_up_and_saves_a_workbook(serve_process, t
                       "--save", str(combined))
     assert done.returncode == 1
     assert done.stderr.startswith('x.csv was not processed: The header row (line 1) has no ')
-    assert combined.read_text() == ("Department Name,march.csv,april.csv,Total Number of Sales\n"
+    assert combined.read_text(encoding="utf-8-sig") == ("Department Name,march.csv,april.csv,Total Number of Sales\n"
                                     "Food,2,10,12\nGarden,0,-1,-1\nToys,5,0,5\n")
 
 

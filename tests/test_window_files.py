@@ -103,7 +103,9 @@ def test_save_as_excel_and_csv(qtbot, window, tmp_path):
     window.ask_where_to_save = lambda path: str(tmp_path / "kept.csv")
     with qtbot.waitSignal(window.table_saved, timeout=TIMEOUT_MS):
         window.save_action.trigger()
-    with open(tmp_path / "kept.csv", newline="", encoding="utf-8") as saved_csv:
+    assert (tmp_path / "kept.csv").read_bytes().startswith(b"\xef\xbb\xbfDepartment Name,")
+    assert (tmp_path / "kept.csv").stat().st_mode & 0o044  # others may read it, as any save
+    with open(tmp_path / "kept.csv", newline="", encoding="utf-8-sig") as saved_csv:
         assert list(csv_module.reader(saved_csv)) == [
             ["Department Name", "Total Number of Sales"], ["'=HYPERLINK(1)", "3"],
             ["Clothing", "12"], ["Electronics", "1200"], ["Toys", "30"]]
@@ -112,7 +114,8 @@ def test_save_as_excel_and_csv(qtbot, window, tmp_path):
     window.open_url = lambda url: opened.append(url.toLocalFile()) or False
     window.job_panel.open_button.click()
     assert opened == [str(tmp_path / "kept.csv")]
-    assert "No program on this computer opens kept.csv" in window.statusBar().currentMessage()
+    assert window.statusBar().currentMessage() == (
+        f"No program on this computer opens CSV files. The file is in {tmp_path}.")
 
 
 def test_saving_where_it_cannot_be_written_is_a_sentence(qtbot, window, tmp_path, monkeypatch):
@@ -180,7 +183,7 @@ def test_200000_departments_never_freeze_the_window(qtbot, window, tmp_path):
     small = tmp_path / "small.csv"
     small.write_bytes(SALES)
     process(qtbot, window, [small])
-    meter = StallMeter()
+    meter = StallMeter(log_over_ms=100)
     meter.start()
     window.ask_for_files = lambda: [str(many)]
     window.choose_button.click()
