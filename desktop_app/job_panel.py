@@ -247,8 +247,10 @@ class JobPanel(QWidget):
         parts = list(self._summary_parts)
         if self._complete:
             parts.insert(1, f"all departments together: {self.model.grand_total:,} sales")
-        self.summary.setText(" · ".join(parts)
-                             + (f"   (started {self._when})" if self._when else ""))
+        if self._when:
+            parts.append(f"started {self._when}")
+        # Lines break between the figures, never inside one ("1.0 / s").
+        self.summary.setText(" · ".join(part.replace(" ", "\u00a0") for part in parts))
 
     def _show_rejected(self, job: sales_pb2.Job) -> None:
         lines = [f"<b>{format_count(job.rows_rejected, 'row')} could not be read and "

@@ -54,7 +54,8 @@ def test_several_files_are_added_up_side_by_side(qtbot, window, tmp_path):
              for row in range(model.rowCount())]
     assert shown == [["Food", "2", "10", "12"], ["Toys", "5", "0", "5"],
                      ["Garden", "0", "-1", "-1"]]  # biggest total first
-    assert "all departments together: 16 sales" in window.job_panel.summary.text()
+    summary = window.job_panel.summary.text().replace("\u00a0", " ")
+    assert "all departments together: 16 sales" in summary
     error = window.job_panel.error_banner
     assert error.isVisible() and "x.csv</b> was not processed: The header row" in error.text()
     rejected = window.job_panel.rejected_banner
