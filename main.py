@@ -192,10 +192,25 @@ def run_results(args: argparse.Namespace) -> int:
     return commands.run_with_stub(args.server, args.token, args.ca_cert, action)
 
 
+def _display_reachable() -> bool:
+    """Whether Linux has a display to open the window on. A local X display or a Wayland
+    socket that is named but not there would make Qt abort with a misleading message about
+    libraries; so it counts as none."""
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    wayland = os.environ.get("WAYLAND_DISPLAY")
+    if wayland and Path(os.environ.get("XDG_RUNTIME_DIR", "/run/user"), wayland).exists():
+        return True
+    display = os.environ.get("DISPLAY", "")
+    if display.startswith(":"):  # local: its socket is there when a server listens
+        number = display[1:].split(".")[0]
+        return Path("/tmp/.X11-unix", f"X{number}").exists()
+    return bool(display)  # host:N, over the network: Qt will say if it cannot connect
+
+
 def run_gui(args: argparse.Namespace) -> int:
     """Opens the desktop window."""
-    if sys.platform.startswith("linux") and not any(
-            os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+    if sys.platform.startswith("linux") and not _display_reachable():
         print("There is no display here to show the window on. Without one, run the server "
               f"with `{COMMAND} serve`, or process a file with `{COMMAND} upload "
               "FILE`.", file=sys.stderr)

@@ -7,9 +7,14 @@ if [ ! -x "$folder/SalesCSV" ]; then
   echo "No SalesCSV program next to this script in $folder; run the script from the unpacked folder." >&2
   exit 1
 fi
-entry=$(sed -e "s|^Exec=.*|Exec=\"$folder/SalesCSV\" %f|" \
-            -e "s|^Icon=.*|Icon=$folder/_internal/desktop_app/resources/icon.png|" \
-            "$folder/sales-csv.desktop")
+# Written line by line, not with sed: a folder named "R&D" or "a|b" must not change the lines.
+entry=$(while IFS= read -r line; do
+  case "$line" in
+    Exec=*) printf 'Exec="%s/SalesCSV" %%F\n' "$folder" ;;
+    Icon=*) printf 'Icon=%s/_internal/desktop_app/resources/icon.png\n' "$folder" ;;
+    *) printf '%s\n' "$line" ;;
+  esac
+done < "$folder/sales-csv.desktop")
 menu="${XDG_DATA_HOME:-$HOME/.local/share}/applications"
 mkdir -p "$menu"
 printf '%s\n' "$entry" > "$menu/sales-csv.desktop"
@@ -21,4 +26,6 @@ if [ -d "$desktop" ]; then
   # GNOME asks before it runs a launcher on the desktop unless it is marked trusted.
   gio set "$desktop/sales-csv.desktop" metadata::trusted true 2>/dev/null || true
   echo "Added to the desktop: $desktop/sales-csv.desktop"
+else
+  echo "No desktop folder ($desktop), so no desktop icon was made; the menu entry is there."
 fi

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from server.memory import configure_process
 
 
 APP_NAME = "Sales CSV Processor"
+# How long a launch that finds the storage taken waits for that window to take its files.
+_HAND_OVER_SECONDS = 10.0
 log = logging.getLogger(__name__)
 
 
@@ -58,6 +61,18 @@ def run_window(args: argparse.Namespace, server_config=None) -> int:
         loop.stop()
 
 
+def _hand_over_soon(instance: SingleInstance, args: argparse.Namespace) -> bool:
+    """Two launches at the same moment (a file manager opening several files) both find no
+    window and start; the one that does not get the storage hands its files to the other,
+    which is listening a moment later."""
+    deadline = time.monotonic() + _HAND_OVER_SECONDS
+    while time.monotonic() < deadline:
+        if instance.hand_over(args.files):
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def _show_window(app: QApplication, args: argparse.Namespace, server_config,
                  loop: WindowLoop, instance: SingleInstance | None) -> int:
     server = None
@@ -67,6 +82,9 @@ def _show_window(app: QApplication, args: argparse.Namespace, server_config,
         try:
             server = EmbeddedServer(server_config, loop.loop)
         except ServerStartError as exc:
+            if exc.storage_in_use and instance is not None and _hand_over_soon(instance, args):
+                return 0  # another launch of the same moment got there first
+            print(f"{APP_NAME} could not start: {exc}", file=sys.stderr)
             hint = ("\n\nTo work with a server that is already running, start the window with "
                     "--server HOST:PORT." if exc.storage_in_use else "")
             QMessageBox.critical(None, APP_NAME, f"{APP_NAME} could not start.\n\n{exc}{hint}")
@@ -80,8 +98,8 @@ def _show_window(app: QApplication, args: argparse.Namespace, server_config,
         QMessageBox.critical(None, "Sales CSV Processor", "Cannot read the CA certificate "
                              f"{args.ca_cert}: {exc.strerror or exc}.")
         return 1
-    if args.files:
-        window.select_files(args.files)
+    if args.files:  # as if handed over: a launch of the same moment adds its files to these
+        window.bring_forward(args.files)
     if instance is not None:
         instance.files_received.connect(window.bring_forward)
         instance.listen()

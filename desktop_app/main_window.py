@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths, QTimer, QUrl, Signal
@@ -31,6 +32,8 @@ from wording.quantities import format_bytes, format_count, format_duration
 
 log = logging.getLogger(__name__)
 
+# Files handed over by launches this close together are chosen together.
+_SAME_MOMENT_SECONDS = 3.0
 # A cancelled upload's job is recorded as such a moment after the call ends.
 _RECORDED_MS = 1000
 # A cancelled upload ends in a moment; closing does not wait longer than this for it.
@@ -89,6 +92,7 @@ class MainWindow(QMainWindow):
         room = self.screen().availableGeometry()  # no bigger than a small screen
         self.resize(min(1180, room.width()), min(720, room.height()))
         self._pending_files: list[str] = []  # handed over by another launch while busy
+        self._handed_at = -1e9
         self._build()
         self._wire()
         self._set_busy(False)
@@ -278,6 +282,7 @@ class MainWindow(QMainWindow):
         """Makes paths the files to process, or says why they cannot be."""
         if self.is_uploading():
             return
+        self.statusBar().clearMessage()  # "… will be chosen when …" and the like
         if self.file_area.select(paths):
             self.start_button.setFocus()
         self._set_busy(False)
@@ -488,6 +493,11 @@ class MainWindow(QMainWindow):
         self.show()
         self.raise_()
         self.activateWindow()
+        if files and time.monotonic() - self._handed_at < _SAME_MOMENT_SECONDS:
+            # Launches of the same moment (a file manager opening several files): together.
+            files = [*(self._pending_files or [str(p) for p in self.file_area.paths]), *files]
+        if files:
+            self._handed_at = time.monotonic()
         if files and self.is_uploading():
             self._pending_files = files
             self._say(f"{format_count(len(files), 'file')} will be chosen when the files being "

@@ -164,3 +164,12 @@ def test_upload_saves_one_file_as_a_workbook(serve_process, tmp_path):
     assert rows == [["Department Name", "Total Number of Sales"], ["=1+1", 3], ["Food", 6],
                     ["Total", "=SUM(B2:B3)"]]
     assert sheet.cell(2, 1).data_type == "s"
+
+
+def test_a_server_name_that_does_not_resolve_is_one_sentence(tmp_path):
+    csv = tmp_path / "sales.csv"
+    csv.write_text("Department Name,Number of Sales\nToys,1\n")
+    done = run_upload(str(csv), "--server", "no-such-host.invalid:50051")
+    assert done.returncode == 1
+    assert done.stderr == ("Cannot find a computer called no-such-host.invalid. Check the "
+                           "server's name (and that this computer is on the network).\n")

@@ -173,6 +173,16 @@ def test_a_second_launch_hands_its_file_to_the_first_window(qtbot, window, stora
     assert str(tmp_path) in window.file_label.text()  # the second launch's folder
 
 
+def test_launches_of_the_same_moment_choose_their_files_together(window, tmp_path):
+    """A file manager opening three files starts the app three times at once: the files
+    handed over within moments of each other are chosen together, not one instead of another."""
+    for name in ("a.csv", "b.csv", "c.csv"):
+        (tmp_path / name).write_bytes(SALES)
+        window.bring_forward([str(tmp_path / name)])
+    assert "3 files" in window.file_label.text()
+    assert "a.csv, b.csv, c.csv" in window.file_label.text()
+
+
 def test_200000_departments_never_freeze_the_window(qtbot, window, tmp_path):
     """Receiving, loading, sorting by every column, choosing the job in the history again and
     saving: the event loop never stalls for long (measured here: tens of milliseconds)."""

@@ -39,6 +39,9 @@ def _unavailable(details: str, address: str, tls: bool) -> str:
     """UNAVAILABLE: the server's own sentence, or what gRPC says of the connection, read for
     its cause (gRPC gives no other way to tell a refused certificate from a stopped server)."""
     host = address.rsplit(":", 1)[0].strip("[]")
+    if "resolving" in details or "lookup" in details:  # gRPC's "errors resolving HOST: [...]"
+        return (f"Cannot find a computer called {host}. Check the server's name (and that this "
+                "computer is on the network).")
     if details and not details.startswith("failed to connect") and "ipv" not in details:
         return details  # a sentence of the server's (its history or its disk failed)
     if "Hostname Verification" in details or "not in peer certificate" in details:
