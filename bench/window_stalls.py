@@ -106,9 +106,10 @@ def measure(path: Path, workdir: Path) -> dict[str, float]:
 
 
 def main() -> int:
-    app = QApplication([])  # noqa: F841 (the window needs it)
+    app = QApplication([])
     with tempfile.TemporaryDirectory() as workdir:
         stalls = measure(Path(sys.argv[1]), Path(workdir))
+    app.quit()
     print(json.dumps({name: round(value, 1) for name, value in stalls.items()}))
     return 0
 
