@@ -61,6 +61,24 @@ def run_window(args: argparse.Namespace, server_config=None) -> int:
         loop.stop()
 
 
+def _tell_start_failure(error: ServerStartError, storage: Path) -> None:
+    """The dialog for a window that cannot start: what it means for the person at the screen,
+    and the technical sentence (for whoever looks after the computer) under Show Details."""
+    box = QMessageBox(QMessageBox.Icon.Critical, APP_NAME, f"{APP_NAME} could not start.")
+    if error.storage_in_use:
+        box.setInformativeText(
+            f"Another program is using its folder {storage} (a Sales CSV server started with "
+            "`serve`, perhaps). To work with that server, start the app with --server "
+            "HOST:PORT.")
+    else:
+        box.setInformativeText(
+            f"It cannot keep its history and results in {storage}. Ask whoever looks after "
+            "this computer to let you write there, or to start the app with STORAGE_DIR set to "
+            "a folder you can write.")
+    box.setDetailedText(str(error))
+    box.exec()
+
+
 def _hand_over_soon(instance: SingleInstance, args: argparse.Namespace) -> bool:
     """Two launches at the same moment (a file manager opening several files) both find no
     window and start; the one that does not get the storage hands its files to the other,
@@ -85,9 +103,7 @@ def _show_window(app: QApplication, args: argparse.Namespace, server_config,
             if exc.storage_in_use and instance is not None and _hand_over_soon(instance, args):
                 return 0  # another launch of the same moment got there first
             print(f"{APP_NAME} could not start: {exc}", file=sys.stderr)
-            hint = ("\n\nTo work with a server that is already running, start the window with "
-                    "--server HOST:PORT." if exc.storage_in_use else "")
-            QMessageBox.critical(None, APP_NAME, f"{APP_NAME} could not start.\n\n{exc}{hint}")
+            _tell_start_failure(exc, server_config.storage_dir)
             return 1
         address = server.address
     try:
