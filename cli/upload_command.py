@@ -172,7 +172,7 @@ def _print_table(table: TotalsTable, max_rows: int | None, out: TextIO) -> None:
     titles = column_titles(table)
     shown = range(len(table)) if max_rows is None else range(min(max_rows, len(table)))
     totals = table.totals
-    rows = [[table.names[row], *(f"{v:,}" for v in table.values[row].tolist()),
+    rows = [[table.names[row], *("" if v is None else f"{v:,}" for v in table.cells([row])[0]),
              f"{int(totals[row]):,}"] for row in shown]
     widths = [max([len(title)] + [len(row[column]) for row in rows])
               for column, title in enumerate(titles)]

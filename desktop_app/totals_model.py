@@ -95,6 +95,10 @@ class TotalsModel(RowsModel):
         self._order = self._ordered(column, order)
         self.layoutChanged.emit()
 
+    def _has(self, row: int, file: int) -> bool:
+        present = self.table.present
+        return present is None or bool(present[row, file])
+
     def widest_texts(self, column: int) -> list[str]:
         """The column's longest texts: its smallest and largest numbers, written as shown."""
         values = self._column_values(column)
@@ -125,6 +129,8 @@ class TotalsModel(RowsModel):
                 return name
             if column == self.share_column:
                 return f"{total / self._sum:.1%}" if self._sum > 0 else ""
+            if column < self.total_column and not self._has(row, column - 1):
+                return ""  # this file has no such department
             return f"{int(self._column_values(column)[row]):,}"
         if role == SHARE_ROLE and column == self.share_column:
             return max(-1.0, min(1.0, total / self._sum)) if self._sum > 0 else None

@@ -86,7 +86,7 @@ def _cells(table: TotalsTable, rows: numpy.ndarray):
         # the window waiting on it) for a noticeable moment.
         part = rows[start:start + _ROWS_AT_A_TIME]
         part_totals = numpy.asarray(totals)[part].tolist()
-        part_values = table.values[part].tolist() if several else None
+        part_values = table.cells(part) if several else None
         for offset, row in enumerate(part.tolist()):
             if offset % _ROWS_BETWEEN_PAUSES == 0:
                 time.sleep(0)  # lets a waiting thread (the window) run: see _ROWS_BETWEEN_PAUSES
@@ -128,7 +128,8 @@ def _write_workbook(table: TotalsTable, path: Path, rows: numpy.ndarray,
     for count, (name, values, total) in enumerate(_cells(table, rows), 1):
         sheet.write_string(count, 0, _fits_a_cell(name))
         for column, value in enumerate([*values, total], 1):
-            sheet.write_number(count, column, value)
+            if value is not None:  # a file without the department: a blank cell
+                sheet.write_number(count, column, value)
         if count % 100_000 == 0:
             progress(count)
     sheet.write_string(last + 1, 0, "Total", bold_label)

@@ -23,6 +23,8 @@ class TotalsTable:
     names: list[str]
     files: tuple[str, ...]
     values: numpy.ndarray  # int64, shape (len(names), len(files))
+    # Which file has which department (a file without it shows a blank, not 0); None: all.
+    present: numpy.ndarray | None = None
     _orders: dict = field(default_factory=dict, repr=False)  # column -> its argsort
 
     @classmethod
@@ -53,11 +55,22 @@ class TotalsTable:
         position[numpy.fromiter((row_of[name] for name in names), numpy.intp, len(names))] = \
             numpy.arange(len(names))
         values = numpy.zeros((len(names), len(files)), numpy.int64)
+        present = numpy.zeros((len(names), len(files)), bool)
         for column, (_, table) in enumerate(files):
             rows_at = position[numpy.fromiter((row_of[name] for name in table.names),
                                               numpy.intp, len(table))]
             values[rows_at, column] = table.values[:, 0]
-        return cls(names, distinct_titles(file for file, _ in files), values)
+            present[rows_at, column] = True
+        return cls(names, distinct_titles(file for file, _ in files), values, present)
+
+    def cells(self, rows: numpy.ndarray) -> list[list[int | None]]:
+        """The per-file values of rows, None where a file does not have the department."""
+        values = self.values[rows].tolist()
+        if self.present is None:
+            return values
+        present = self.present[rows].tolist()
+        return [[value if has else None for value, has in zip(row, flags)]
+                for row, flags in zip(values, present)]
 
     def __len__(self) -> int:
         return len(self.names)

@@ -132,13 +132,13 @@ def test_upload_several_files_adds_them_up_and_saves_a_workbook(serve_process, t
     assert done.stdout.splitlines()[:4] == [
         "Department Name  march.csv  april.csv  Total Number of Sales",
         "Food                     2         10                     12",
-        "Garden                   0         -1                     -1",
-        "Toys                     5          0                      5"]
+        "Garden                             -1                     -1",
+        "Toys                     5                                 5"]  # blank: not in it
     assert "3 departments in 2 files, 16 sales in all" in done.stdout
     sheet = openpyxl.load_workbook(workbook)["Totals"]
     rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
     assert rows == [["Department Name", "march.csv", "april.csv", "Total Number of Sales"],
-                    ["Food", 2, 10, 12], ["Garden", 0, -1, -1], ["Toys", 5, 0, 5],
+                    ["Food", 2, 10, 12], ["Garden", None, -1, -1], ["Toys", 5, None, 5],
                     ["Total", "=SUM(B2:B4)", "=SUM(C2:C4)", "=SUM(D2:D4)"]]
 
     combined = tmp_path / "combined.csv"
@@ -147,7 +147,7 @@ def test_upload_several_files_adds_them_up_and_saves_a_workbook(serve_process, t
     assert done.returncode == 1
     assert done.stderr.startswith('x.csv was not processed: The header row (line 1) has no ')
     assert combined.read_text(encoding="utf-8-sig") == ("Department Name,march.csv,april.csv,Total Number of Sales\n"
-                                    "Food,2,10,12\nGarden,0,-1,-1\nToys,5,0,5\n")
+                                    "Food,2,10,12\nGarden,,-1,-1\nToys,5,,5\n")
 
 
 def test_upload_saves_one_file_as_a_workbook(serve_process, tmp_path):
