@@ -13,7 +13,9 @@ class Combiner(QObject):
     """Loads each job's departments (JobResults), then builds their combined table on a thread;
     a new start() drops the combination before it."""
 
-    combined = Signal(object, object)  # the jobs, their TotalsTable (a column per file)
+    # The jobs, their TotalsTable (a column per file), and what start() was told besides:
+    # the files not processed, as (name, why), and the seconds the uploads took.
+    combined = Signal(object, object, object, float)
     failed = Signal(str)
 
     def __init__(self, results: JobResults, parent: QObject | None = None) -> None:
@@ -21,10 +23,14 @@ class Combiner(QObject):
         self._results = results
         self._tables: dict[str, TotalsTable | None] = {}
         self._jobs: list[sales_pb2.Job] = []
+        self._not_processed: list[tuple[str, str]] = []
+        self._seconds = 0.0
         results.departments_loaded.connect(self._loaded)
 
-    def start(self, jobs: list[sales_pb2.Job]) -> None:
+    def start(self, jobs: list[sales_pb2.Job], not_processed: list[tuple[str, str]],
+              seconds: float) -> None:
         self._jobs = list(jobs)
+        self._not_processed, self._seconds = not_processed, seconds
         self._tables = {job.job_id: None for job in jobs}
         self._results.load_departments(jobs)
 
@@ -41,7 +47,7 @@ class Combiner(QObject):
         self._tables[job_id] = table
         if any(table is None for table in self._tables.values()):
             return
-        jobs = self._jobs
+        jobs, not_processed, seconds = self._jobs, self._not_processed, self._seconds
         files = [(job.filename, self._tables[job.job_id]) for job in jobs]
         self._tables = {}
 
@@ -52,7 +58,7 @@ class Combiner(QObject):
 
         def built(table: TotalsTable) -> None:
             if jobs is self._jobs:  # not replaced meanwhile
-                self.combined.emit(jobs, table)
+                self.combined.emit(jobs, table, not_processed, seconds)
 
         self._results.background.run(build, built, lambda exc: self.failed.emit(
             f"Could not add the files up: {exc}"))

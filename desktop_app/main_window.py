@@ -81,8 +81,6 @@ class MainWindow(QMainWindow):
         self._save_target = SaveTarget()
         self._saver = TableSaver(self.results.background, self)
         self._combiner = Combiner(self.results, self)
-        self._not_processed: list[tuple[str, str]] = []  # of the files being combined
-        self._seconds = 0.0
         self._queue: UploadQueue | None = None
         self._job_id = ""
         self._closed = False
@@ -309,6 +307,25 @@ class MainWindow(QMainWindow):
         self.select_files([url.toLocalFile() for url in event.mimeData().urls()])
         event.acceptProposedAction()
 
+    def bring_forward(self, files: list[str]) -> None:
+        """Another launch of the app handed over: show this window and choose the files it
+        was given (once the files being processed are done)."""
+        self.setWindowState(self.windowState() & ~self.windowState().WindowMinimized)
+        self.show()
+        self.raise_()
+        self.activateWindow()
+        if files and time.monotonic() - self._handed_at < _SAME_MOMENT_SECONDS:
+            # Launches of the same moment (a file manager opening several files): together.
+            files = [*(self._pending_files or [str(p) for p in self.file_area.paths]), *files]
+        if files:
+            self._handed_at = time.monotonic()
+        if files and self.is_uploading():
+            self._pending_files = files
+            self._say(f"{format_count(len(files), 'file')} will be chosen when the files being "
+                      "processed are done.", 0)
+        elif files:
+            self.select_files(files)
+
     # -- uploading -----------------------------------------------------------------------------
 
     def is_uploading(self) -> bool:
@@ -395,27 +412,28 @@ class MainWindow(QMainWindow):
 
     def _several_files_ended(self, queue: UploadQueue) -> None:
         done = [outcome.job for outcome in queue.outcomes if outcome.job is not None]
-        self._not_processed = [(outcome.path.name, outcome.message) for outcome in
-                               queue.outcomes if outcome.job is None]
-        self._seconds = self.file_area.elapsed()
+        not_processed = [(outcome.path.name, outcome.message) for outcome in queue.outcomes
+                         if outcome.job is None]
+        seconds = self.file_area.elapsed()
         total = sum(job.bytes_received for job in done)
         self.file_area.show_outcome(
             f"Done: {format_count(len(done), 'file')} of {len(queue.paths)}, "
-            f"{format_bytes(total)} in {format_duration(self._seconds)}.", bool(done))
+            f"{format_bytes(total)} in {format_duration(seconds)}.", bool(done))
         if not done:
             self.job_panel.show_error("No file was processed", "<br>".join(
-                f"{name}: {message}" for name, message in self._not_processed))
-            self.upload_failed.emit(self._not_processed[0][1])
+                f"{name}: {message}" for name, message in not_processed))
+            self.upload_failed.emit(not_processed[0][1])
             return
         self._shown = done
         self.job_panel.clear(f"{format_count(len(done), 'file')} — adding up…", "")
         self._say(f"Adding up {format_count(len(done), 'file')}…", 0)
-        self._combiner.start(done)
+        self._combiner.start(done, not_processed, seconds)
 
-    def _show_combined(self, jobs: list[sales_pb2.Job], table: TotalsTable) -> None:
+    def _show_combined(self, jobs: list[sales_pb2.Job], table: TotalsTable,
+                       not_processed: list[tuple[str, str]], seconds: float) -> None:
         if self._shown != jobs:
             return
-        self.job_panel.show_combined(jobs, table, self._not_processed, self._seconds)
+        self.job_panel.show_combined(jobs, table, not_processed, seconds)
         self._update_save()
         self._say("Added up. File ▸ Save the totals as… (Ctrl+S) keeps this table.", 8000)
         self.files_combined.emit(table)
@@ -485,25 +503,6 @@ class MainWindow(QMainWindow):
         self.server_label.check()
 
     # -- closing -------------------------------------------------------------------------------
-
-    def bring_forward(self, files: list[str]) -> None:
-        """Another launch of the app handed over: show this window and choose the files it
-        was given (once the files being processed are done)."""
-        self.setWindowState(self.windowState() & ~self.windowState().WindowMinimized)
-        self.show()
-        self.raise_()
-        self.activateWindow()
-        if files and time.monotonic() - self._handed_at < _SAME_MOMENT_SECONDS:
-            # Launches of the same moment (a file manager opening several files): together.
-            files = [*(self._pending_files or [str(p) for p in self.file_area.paths]), *files]
-        if files:
-            self._handed_at = time.monotonic()
-        if files and self.is_uploading():
-            self._pending_files = files
-            self._say(f"{format_count(len(files), 'file')} will be chosen when the files being "
-                      "processed are done.", 0)
-        elif files:
-            self.select_files(files)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         """Asks first while files are being processed; then cancels the upload and waits for

@@ -28,7 +28,6 @@ class UploadQueue(QObject):
     one bar covers them all. Cancelling cancels the file being sent and the rest."""
 
     job_started = Signal(str)  # job id of the file being sent
-    file_started = Signal(int)  # its position in the queue
     progressed = Signal(int, int)  # bytes sent of all files, all files' bytes
     ended = Signal()  # outcomes holds one Outcome per file started; cancelled says if so
 
@@ -40,6 +39,7 @@ class UploadQueue(QObject):
                                                        credentials)
         self.paths = paths
         self._sizes = sizes
+        self._total = sum(sizes)
         self.outcomes: list[Outcome] = []
         self.cancelled = False
         self._worker: UploadWorker | None = None
@@ -74,11 +74,10 @@ class UploadQueue(QObject):
         worker.cancelled.connect(self.cancel)
         worker.ended.connect(self._worker_ended)
         self._worker = worker
-        self.file_started.emit(position)
         worker.start()
 
     def _progressed(self, sent: int, _size: int) -> None:
-        self.progressed.emit(self._sent_before + sent, sum(self._sizes))
+        self.progressed.emit(self._sent_before + sent, self._total)
 
     def _finished(self, job: sales_pb2.Job) -> None:
         self.outcomes[-1].job = job

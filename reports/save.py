@@ -8,7 +8,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy
 
@@ -23,9 +23,12 @@ _ROWS_AT_A_TIME = 20_000
 # half a second at a time (measured in tests/test_window_files.py, 200,000 rows): a pause this
 # often hands it over.
 _ROWS_BETWEEN_PAUSES = 500
-# As in the server's output file: a name a spreadsheet would run as a formula gets a leading
-# quote (and so does one that starts with a quote, so that no two names are written alike).
-_FORMULA = re.compile(r"^[=+\-@\t\r']")
+# A name a spreadsheet would run as a formula gets a leading quote; so does a name that starts
+# with a quote already, so that no two names are written alike (`'=a` and `=a` are `''=a` and
+# `'=a`: a reader drops one leading quote to get the name back). The server's output file
+# (server/departments.py) and Save as follow this one rule.
+FORMULA_START = r"^[=+\-@\t\r']"
+_FORMULA = re.compile(FORMULA_START)
 _DEPARTMENT = "Department Name"
 _TOTAL = "Total Number of Sales"
 
@@ -34,11 +37,10 @@ class CannotSave(Exception):
     """The table cannot be saved in that form; the message says why in a sentence."""
 
 
-def save_table(table: TotalsTable, path: Path, order: Sequence[int] | None = None,
-               progress: Callable[[int], None] | None = None) -> None:
+def save_table(table: TotalsTable, path: Path, order: Sequence[int] | None = None) -> None:
     """Writes table to path: an Excel workbook for `.xlsx`, else CSV. Rows in `order` (row
-    numbers of the table; default its own, by name). progress(rows written) is called now and
-    then. OSError: the folder cannot be written; CannotSave: too many rows for a workbook."""
+    numbers of the table; default its own, by name). OSError: the folder cannot be written;
+    CannotSave: too many rows for a workbook."""
     path = Path(path)
     rows = numpy.arange(len(table)) if order is None else numpy.asarray(order)
     excel = path.suffix.lower() == ".xlsx"
@@ -49,8 +51,7 @@ def save_table(table: TotalsTable, path: Path, order: Sequence[int] | None = Non
                                          dir=path.parent)
     os.close(handle)
     try:
-        (_write_workbook if excel else _write_csv)(table, Path(temporary), rows,
-                                                   progress or (lambda done: None))
+        (_write_workbook if excel else _write_csv)(table, Path(temporary), rows)
         os.chmod(temporary, 0o666 & ~_umask())  # as any file the user saves, not private
         os.replace(temporary, path)
     except BaseException:
@@ -94,20 +95,16 @@ def _cells(table: TotalsTable, rows: numpy.ndarray):
                    int(part_totals[offset]))
 
 
-def _write_csv(table: TotalsTable, path: Path, rows: numpy.ndarray,
-               progress: Callable[[int], None]) -> None:
+def _write_csv(table: TotalsTable, path: Path, rows: numpy.ndarray) -> None:
     # With a byte-order mark: Excel then reads it as UTF-8 ("Café", not "CafÃ©").
     with open(path, "w", newline="", encoding="utf-8-sig") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(column_titles(table))
-        for count, (name, values, total) in enumerate(_cells(table, rows), 1):
+        for name, values, total in _cells(table, rows):
             writer.writerow([f"'{name}" if _FORMULA.match(name) else name, *values, total])
-            if count % 100_000 == 0:
-                progress(count)
 
 
-def _write_workbook(table: TotalsTable, path: Path, rows: numpy.ndarray,
-                    progress: Callable[[int], None]) -> None:
+def _write_workbook(table: TotalsTable, path: Path, rows: numpy.ndarray) -> None:
     import xlsxwriter  # only when a workbook is asked for
 
     workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True,
@@ -130,8 +127,6 @@ def _write_workbook(table: TotalsTable, path: Path, rows: numpy.ndarray,
         for column, value in enumerate([*values, total], 1):
             if value is not None:  # a file without the department: a blank cell
                 sheet.write_number(count, column, value)
-        if count % 100_000 == 0:
-            progress(count)
     sheet.write_string(last + 1, 0, "Total", bold_label)
     sums = [*table.values.sum(axis=0, dtype=object).tolist(), table.grand_total] \
         if len(table.files) > 1 else [table.grand_total]

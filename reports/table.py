@@ -29,8 +29,9 @@ class TotalsTable:
 
     @classmethod
     def of_file(cls, file: str, rows: Rows) -> "TotalsTable":
-        values = numpy.fromiter((total for _, total in rows), numpy.int64, len(rows))
-        return cls([name for name, _ in rows], (file,), values.reshape(-1, 1))
+        return cls.of_columns(file, [name for name, _ in rows],
+                              numpy.fromiter((total for _, total in rows), numpy.int64,
+                                             len(rows)))
 
     @classmethod
     def of_columns(cls, file: str, names: list[str], totals) -> "TotalsTable":

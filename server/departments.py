@@ -14,13 +14,13 @@ import numpy
 import pyarrow
 import pyarrow.compute as pc
 
+from reports.save import FORMULA_START
+
 _NAME_END = "\x00"  # names cannot hold NUL: a file with NUL bytes is refused as binary
-# A name a spreadsheet would run as a formula gets a leading quote; so does a name that starts
-# with a quote already, so that no two names are written alike (`'=a` and `=a` are `''=a` and
-# `'=a`: a reader drops one leading quote to get the name back). And a name that needs RFC 4180
-# quoting (a lone CR included: csv.writer with an LF terminator leaves it bare, and readers
-# split the row there).
-_FORMULA = r"^[=+\-@\t\r']"
+# A name that looks like a formula gets a leading quote (reports/save.py says why), and a name
+# that needs RFC 4180 quoting is quoted (a lone CR included: csv.writer with an LF terminator
+# leaves it bare, and readers split the row there).
+_FORMULA = FORMULA_START
 _NEEDS_QUOTES = '[,"\r\n]'
 
 
