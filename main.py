@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 from salesapi.client import DEFAULT_CHUNK_SIZE  # noqa: E402
-from server.limits import DEFAULT_STORAGE_DIR, Limits  # noqa: E402
+from server.limits import DEFAULT_LEASE_SECONDS, DEFAULT_STORAGE_DIR, Limits  # noqa: E402
 from wording.command import COMMAND  # noqa: E402
 
 DEFAULT_PORT = 50051
@@ -84,6 +84,8 @@ def _server_config(args: argparse.Namespace):
                       upload_idle_seconds=args.upload_idle_timeout),
         private_storage=not args.group_access,
         keep_days=args.keep_days,
+        database=getattr(args, "database", None),
+        lease_seconds=getattr(args, "lease_seconds", DEFAULT_LEASE_SECONDS),
     )
 
 
@@ -254,6 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--token", dest="serve_token",
                        default=os.environ.get("SALES_TOKEN") or None,
                        help="require this token from every client (env SALES_TOKEN)")
+    serve.add_argument("--database", default=os.environ.get("DATABASE_URL") or None,
+                       help="the job history: sqlite:///PATH, or postgresql://USER@HOST/DB to "
+                            "share it between several servers with one OUTPUT_DIR (env "
+                            "DATABASE_URL; default STORAGE_DIR/jobs.sqlite3)")
+    serve.add_argument("--lease-seconds", type=_positive_number,
+                       default=_from_env("LEASE_SECONDS", DEFAULT_LEASE_SECONDS, _positive_number),
+                       help="with a shared database: a server silent this long is taken for "
+                            "gone and its running uploads marked FAILED by the others (env "
+                            "LEASE_SECONDS; default %(default)g)")
     serve.set_defaults(func=run_serve)
 
     upload = commands.add_parser("upload", parents=[common], help="upload a CSV to a running server")

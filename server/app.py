@@ -16,9 +16,9 @@ from grpc_reflection.v1alpha import reflection
 from server.aggregation import Aggregator
 from server.event_loop import EventLoopThread
 from server.job_replies import SERVICE_NAME, add_to_server, encode_departments
-from server.job_store import JobStore, StorageInUse, StoreError
+from server.job_store import StorageInUse, StoreError, open_store
 from server.jobs import JobManager
-from server.limits import DEFAULT_STORAGE_DIR, Limits
+from server.limits import DEFAULT_LEASE_SECONDS, DEFAULT_STORAGE_DIR, Limits
 from server.request_guard import UnreadableRequests
 from server.start_checks import cannot_bind, check_writable
 from server.security import TlsFiles, TokenInterceptor
@@ -68,6 +68,12 @@ class ServerConfig:
     # Jobs that ended more than this many days ago are deleted, files and all (at start, then
     # once a day); None keeps every job.
     keep_days: float | None = None
+    # Where the job history is: None for STORAGE_DIR's SQLite file, else a database URL
+    # (sqlite:///PATH, or postgresql://... shared by several servers; server/job_store.py).
+    database: str | None = None
+    # A server that has not renewed its lease for this long is taken for gone by the others
+    # sharing its history, and its running jobs are marked FAILED (server/leases.py).
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
 
     @property
     def resolved_output_dir(self) -> Path:
@@ -134,7 +140,7 @@ class SalesServer:
         self._executor.shutdown(wait=True)
         if self._own_loop is not None:
             self._own_loop.stop()
-        self._jobs.store.close()
+        self._jobs.close()
 
     async def _stop(self, grace: float | None) -> None:
         await self._health.enter_graceful_shutdown()
@@ -197,7 +203,7 @@ def create_server(address: str, config: ServerConfig | None = None,
     caller stops after the server), else on a loop of its own. Raises ServerStartError."""
     config = config or ServerConfig()
     try:
-        store = JobStore(config.storage_dir, private=config.private_storage)
+        store = open_store(config.database, config.storage_dir, private=config.private_storage)
     except StoreError as exc:
         raise ServerStartError(str(exc), storage_in_use=isinstance(exc, StorageInUse)) from None
     problem = check_writable(config.resolved_output_dir, store.folder_mode)
@@ -211,8 +217,10 @@ def create_server(address: str, config: ServerConfig | None = None,
         thread_name_prefix="grpc-worker")
     # On a worker, so that the window shows (and `serve` listens) without waiting for it.
     executor.submit(_warm_up)
+    jobs = None
     try:
-        jobs = JobManager(store, config.resolved_output_dir, config.limits)
+        jobs = JobManager(store, config.resolved_output_dir, config.limits,
+                          config.lease_seconds)
         servicer = SalesServicer(jobs, executor)
         # An asyncio server belongs to the loop it is made on.
         grpc_server, health_servicer, port = asyncio.run_coroutine_threadsafe(
@@ -221,12 +229,15 @@ def create_server(address: str, config: ServerConfig | None = None,
         executor.shutdown()
         if own_loop is not None:
             own_loop.stop()
-        store.close()
+        if jobs is not None:
+            jobs.close()
+        else:
+            store.close()
         if isinstance(exc, StoreError):
             raise ServerStartError(str(exc)) from None
         raise
-    log.info("server for %s on %s (port %s), storage %s, output %s", SERVICE_NAME, address, port,
-             config.storage_dir, config.resolved_output_dir)
+    log.info("server for %s on %s (port %s), history %s, output %s", SERVICE_NAME, address,
+             port, store.description, config.resolved_output_dir)
     if config.keep_days:
         _Retention.delete_old(jobs, config.keep_days)
     return SalesServer(loop, grpc_server, servicer, jobs, health_servicer, executor,

@@ -8,7 +8,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import secrets
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import AsyncIterator
@@ -22,9 +21,8 @@ MAX_PAGE_SIZE = 10_000
 CHUNK_BYTES = 64 * 1024
 _READ_BYTES = 1 << 20
 _TOKEN_PREFIX = "p1"
-# Page tokens are signed, so that a client pages only from where the server said: a token is
-# good as long as this server runs.
-_TOKEN_KEY = secrets.token_bytes(32)
+# Page tokens are signed with a key the history keeps (JobStore.page_token_key), so that a
+# client pages only from where a server said, through any server that shares the history.
 
 
 def page_size(requested: int) -> int | None:
@@ -34,17 +32,17 @@ def page_size(requested: int) -> int | None:
     return min(requested or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
 
 
-def page_token(job_id: str, start: int) -> str:
+def page_token(key: bytes, job_id: str, start: int) -> str:
     """An opaque token for the page of job_id that starts at department `start`."""
     return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}:{job_id}:{start}:"
-                                    f"{_signature(job_id, start)}".encode()).decode()
+                                    f"{_signature(key, job_id, start)}".encode()).decode()
 
 
-def _signature(job_id: str, start: int) -> str:
-    return hmac.new(_TOKEN_KEY, f"{job_id}:{start}".encode(), hashlib.sha256).hexdigest()[:32]
+def _signature(key: bytes, job_id: str, start: int) -> str:
+    return hmac.new(key, f"{job_id}:{start}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def page_start(token: str, job_id: str, count: int) -> int | None:
+def page_start(key: bytes, token: str, job_id: str, count: int) -> int | None:
     """Where the page a token names starts (0 for an empty token); None if the token is not
     one page_token() made for this job, or points past its `count` departments."""
     if not token:
@@ -57,7 +55,7 @@ def page_start(token: str, job_id: str, count: int) -> int | None:
     if prefix != _TOKEN_PREFIX or token_job != job_id or not start.isdigit():
         return None
     start = int(start)
-    if not hmac.compare_digest(signature, _signature(job_id, start)):
+    if not hmac.compare_digest(signature, _signature(key, job_id, start)):
         return None
     return start if 0 < start < count else None
 

@@ -1,29 +1,38 @@
-"""Job history in an SQLite file under STORAGE_DIR: survives restarts, one server at a time."""
+"""The job history: what a job record holds and the one interface to where it is kept.
+
+Two stores implement it with the same SQL: SQLite in STORAGE_DIR (server/sqlite_store.py, the
+default: embedded, one server at a time) and PostgreSQL (server/postgres_store.py: shared by
+several servers). open_store() picks one from a database URL.
+
+Jobs that run belong to the server that started them. A server renews its lease in the
+history every few seconds; a job whose server stopped renewing it (killed, machine gone) is
+marked FAILED by whichever server looks next (fail_abandoned). The database's clock decides,
+so that servers whose clocks differ agree.
+"""
 
 from __future__ import annotations
 
+import abc
 import enum
-import fcntl
-import logging
 import json
-import os
-import sqlite3
-import threading
-from contextlib import contextmanager
+import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Sequence
 
 from server.departments import Departments
 
 log = logging.getLogger(__name__)
 
-DATABASE_NAME = "jobs.sqlite3"
-LOCK_NAME = "server.lock"
-INTERRUPTED_MESSAGE = "The upload was interrupted by a server restart; please upload the file again."
-_SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # How department blobs are stored: Departments.pack() compresses them (version 1 did not).
-_CODEC_NAME = "zstd"
+CODEC_NAME = "zstd"
+INTERRUPTED_MESSAGE = "The upload was interrupted by a server restart; please upload the file again."
+ABANDONED_MESSAGE = ("The upload was interrupted: the server handling it stopped. Please upload "
+                     "the file again.")
+DAMAGED_MESSAGE = ("This job's entry in the history is damaged, so its results cannot be shown "
+                   "(its output file may still be in the output folder).")
 
 
 class JobState(enum.IntEnum):
@@ -66,12 +75,17 @@ class StoreError(Exception):
 
 
 class HistoryUnavailable(StoreError):
-    """The history failed while serving (damaged, removed, a disk error): no job can be
-    recorded until an operator has looked; the message is a plain sentence."""
+    """The history failed while serving (damaged, removed, a disk error, the database gone):
+    no job can be recorded meanwhile; the message is a plain sentence."""
 
 
 class StorageInUse(StoreError):
-    """Another server holds the storage folder."""
+    """Another server holds the storage folder (SQLite only)."""
+
+
+class LeaseLost(StoreError):
+    """The job was marked FAILED by another server meanwhile (this server had not renewed its
+    lease in time), so its end was not recorded."""
 
 
 # The record's plain fields are columns of the same names; departments and samples are stored
@@ -83,187 +97,94 @@ _SUMMARY_SELECT = ", ".join(_COLUMNS)
 _KINDS = {f.name: {"float | None": (int, float), "float": (int, float), "int": int,
                    "str": str}.get(str(f.type), object)
           for f in fields(JobRecord) if f.name in _COLUMNS and f.name != "state"}
-DAMAGED_MESSAGE = ("This job's entry in the history is damaged, so its results cannot be shown "
-                   "(its output file may still be in the output folder).")
 
 
-class JobStore:
-    """Reads and writes job records; safe to share between the server's threads."""
+class JobStore(abc.ABC):
+    """Reads and writes job records; safe to share between the server's threads.
 
-    def __init__(self, storage_dir: Path, private: bool = True) -> None:
-        """Opens (or creates) the history; raises StoreError with a plain sentence if it cannot.
-        A folder and files it creates are its user's only (0700, 0600) when private, else
-        readable by the user's group too (0750, 0640)."""
-        self.file_mode = 0o600 if private else 0o640
-        self.folder_mode = 0o700 if private else 0o750
-        self.path = storage_dir / DATABASE_NAME
-        try:
-            storage_dir.mkdir(mode=self.folder_mode, parents=True, exist_ok=True)
-            self._lock_file = os.fdopen(os.open(storage_dir / LOCK_NAME,
-                                                os.O_RDWR | os.O_CREAT, self.file_mode), "a+")
-        except OSError as exc:
-            raise StoreError(f"Cannot use the storage folder {storage_dir.resolve()}: "
-                             f"{exc.strerror or exc}. Choose another with --storage-dir "
-                             "(STORAGE_DIR), or give this server's user the right to write "
-                             "there.") from None
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.close()
-            raise StorageInUse(f"Another server is already using the storage folder "
-                             f"{storage_dir.resolve()}. "
-                             "Stop it, or choose another folder with STORAGE_DIR.") from None
-        self._mutex = threading.Lock()
-        try:
-            # Made with its mode before SQLite opens it (its journal files take the same).
-            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, self.file_mode))
-            self._identity = _identity(self.path)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._create_schema()
-            problem = self._db.execute("PRAGMA quick_check(1)").fetchone()[0]
-            if problem != "ok":
-                raise sqlite3.DatabaseError(problem)
-        except (sqlite3.DatabaseError, OSError) as exc:
-            self._lock_file.close()
-            problem = " ".join(str(exc).split())  # SQLite's report may run over lines
-            raise StoreError(f"The job history {self.path} is damaged or unreadable ({problem}). "
-                             "It was left as it is: move it away (or restore a backup) to "
-                             "start with an empty history.") from None
+    Subclasses open the database, keep its schema and give cursors in transactions; the SQL
+    here is written once, with `?` for parameters."""
 
-    @contextmanager
-    def _using(self) -> Iterator[sqlite3.Connection]:
-        """The database under the mutex, the file checked first; a database error becomes
+    # Several servers may use the store at once (else the store makes sure they cannot).
+    shared = False
+    # Modes of the folders and files the server makes beside the history (output files).
+    file_mode = 0o600
+    folder_mode = 0o700
+    # The database clock, in seconds since the epoch, as an SQL expression.
+    NOW_SQL = ""
+    # Signs page tokens, so that any server sharing the store accepts another one's.
+    page_token_key = b""
+
+    @abc.abstractmethod
+    def _transaction(self) -> AbstractContextManager[Any]:
+        """A cursor whose statements commit together on leaving; a database error becomes
         HistoryUnavailable."""
-        with self._mutex:
-            db = self._checked()
-            try:
-                yield db
-            except sqlite3.DatabaseError as exc:
-                raise HistoryUnavailable(
-                    f"The job history {self.path} failed ({exc}), so jobs can no longer be "
-                    "recorded. Check the disk and the file, then restart the server.") from None
 
-    def _checked(self) -> sqlite3.Connection:
-        """The database, once the file is known to be the one opened (call under _mutex)."""
-        if _identity(self.path) != self._identity:
-            raise HistoryUnavailable(
-                f"The job history {self.path} was removed or replaced while the server was "
-                "running, so jobs can no longer be recorded. Restore it, then restart the "
-                "server.")
-        return self._db
-
-    def _create_schema(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version == _SCHEMA_VERSION:
-            return
-        if version == 1:  # blobs written before compression stay as they are
-            self._db.executescript(f"""
-                BEGIN;
-                ALTER TABLE jobs ADD COLUMN department_codec TEXT NOT NULL DEFAULT '';
-                PRAGMA user_version = {_SCHEMA_VERSION};
-                COMMIT;
-            """)
-            return
-        if version != 0:
-            raise sqlite3.DatabaseError(f"unknown schema version {version}")
-        self._db.executescript(f"""
-            BEGIN;
-            CREATE TABLE jobs (
-                job_id TEXT PRIMARY KEY,
-                state INTEGER NOT NULL,
-                created_at REAL NOT NULL,
-                filename TEXT NOT NULL DEFAULT '',
-                output_path TEXT NOT NULL DEFAULT '',
-                rejected_path TEXT NOT NULL DEFAULT '',
-                finished_at REAL,
-                rows_processed INTEGER NOT NULL DEFAULT 0,
-                rows_rejected INTEGER NOT NULL DEFAULT 0,
-                bytes_received INTEGER NOT NULL DEFAULT 0,
-                error TEXT NOT NULL DEFAULT '',
-                department_count INTEGER NOT NULL DEFAULT 0,
-                encoding TEXT NOT NULL DEFAULT '',
-                delimiter TEXT NOT NULL DEFAULT '',
-                department_names BLOB NOT NULL DEFAULT x'',
-                department_totals BLOB NOT NULL DEFAULT x'',
-                department_codec TEXT NOT NULL DEFAULT '',
-                rejected_samples TEXT NOT NULL DEFAULT '[]'
-            );
-            CREATE INDEX jobs_by_time ON jobs (created_at);
-            PRAGMA user_version = {_SCHEMA_VERSION};
-            COMMIT;
-        """)
-
+    @abc.abstractmethod
     def close(self) -> None:
-        """Closes the database and lets another server use the folder."""
-        with self._mutex:
-            self._db.close()
-            self._lock_file.close()
+        """Closes the database (and lets another server use an SQLite history)."""
 
-    def mark_interrupted(self, finished_at: float) -> list[JobRecord]:
-        """Turns jobs left RUNNING by a crash into FAILED ones; returns them as they were."""
-        try:
-            with self._mutex:
-                rows = self._db.execute(
-                    f"SELECT {_SUMMARY_SELECT} FROM jobs WHERE state = ?", (JobState.RUNNING,)
-                ).fetchall()
-                self._db.execute(
-                    "UPDATE jobs SET state = ?, error = ?, finished_at = ?, output_path = '', "
-                    "rejected_path = '' WHERE state = ?",
-                    (JobState.FAILED, INTERRUPTED_MESSAGE, finished_at, JobState.RUNNING))
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"The job history {self.path} cannot be updated ({exc}). Is another "
-                             "program using it?") from None
-        return [_record(row) for row in rows]
+    def _rows(self, sql: str, parameters: Sequence = ()) -> list[tuple]:
+        with self._transaction() as cursor:
+            cursor.execute(sql, parameters)
+            return cursor.fetchall()
 
-    def add(self, record: JobRecord) -> None:
-        """Records a new job."""
-        with self._using() as db:
-            db.execute(
-                "INSERT INTO jobs (job_id, state, created_at, filename) VALUES (?, ?, ?, ?)",
-                (record.job_id, record.state, record.created_at, record.filename))
+    def _change(self, sql: str, parameters: Sequence = ()) -> int:
+        with self._transaction() as cursor:
+            cursor.execute(sql, parameters)
+            return cursor.rowcount
+
+    # Jobs.
+
+    def add(self, record: JobRecord, server_id: str) -> None:
+        """Records a new job, run by server_id."""
+        self._change("INSERT INTO jobs (job_id, state, created_at, filename, server_id) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     (record.job_id, int(record.state), record.created_at, record.filename,
+                      server_id))
 
     def set_filename(self, job_id: str, filename: str) -> None:
         """Records the user's file name once the first chunk names it."""
-        with self._using() as db:
-            db.execute("UPDATE jobs SET filename = ? WHERE job_id = ?", (filename, job_id))
+        self._change("UPDATE jobs SET filename = ? WHERE job_id = ?", (filename, job_id))
 
-    def save(self, record: JobRecord) -> None:
-        """Stores the final state of a job."""
+    def save(self, record: JobRecord, server_id: str) -> None:
+        """Stores the end of a job server_id runs; raises LeaseLost if another server has
+        marked it FAILED meanwhile."""
         values = [getattr(record, name) for name in _COLUMNS]
+        values[1] = int(record.state)
         names, totals = record.departments.pack()
-        with self._using() as db:
-            db.execute(
-                f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in _COLUMNS[1:])}, "
-                "department_names = ?, department_totals = ?, department_codec = ?, "
-                "rejected_samples = ? WHERE job_id = ?",
-                (*values[1:], names, totals, _CODEC_NAME,
-                 json.dumps(record.rejected_samples, ensure_ascii=False), record.job_id))
+        changed = self._change(
+            f"UPDATE jobs SET {', '.join(f'{name} = ?' for name in _COLUMNS[1:])}, "
+            "department_names = ?, department_totals = ?, department_codec = ?, "
+            "rejected_samples = ? WHERE job_id = ? AND state = ? AND server_id = ?",
+            (*values[1:], names, totals, CODEC_NAME,
+             json.dumps(record.rejected_samples, ensure_ascii=False), record.job_id,
+             int(JobState.RUNNING), server_id))
+        if changed == 0:
+            raise LeaseLost(
+                "This server lost touch with the job history for longer than its lease, so "
+                "another server marked the upload as interrupted; please upload the file again.")
 
     def has(self, job_id: str) -> bool:
         """True if the history knows job_id."""
-        with self._using() as db:
-            return db.execute("SELECT 1 FROM jobs WHERE job_id = ?",
-                              (job_id,)).fetchone() is not None
+        return bool(self._rows("SELECT 1 FROM jobs WHERE job_id = ?", (job_id,)))
 
     def get(self, job_id: str) -> JobRecord | None:
         """One job with its departments and samples, or None."""
-        with self._using() as db:
-            row = db.execute(
-                f"SELECT {_SUMMARY_SELECT}, department_names, department_totals, "
-                "department_codec, rejected_samples FROM jobs WHERE job_id = ?",
-                (job_id,)).fetchone()
-        if row is None:
+        rows = self._rows(f"SELECT {_SUMMARY_SELECT}, department_names, department_totals, "
+                          "department_codec, rejected_samples FROM jobs WHERE job_id = ?",
+                          (job_id,))
+        if not rows:
             return None
-        *summary, names, totals, codec, samples = row
+        *summary, names, totals, codec, samples = rows[0]
         record = _record(summary)
         if record.error == DAMAGED_MESSAGE:
             return record
         try:
-            if codec not in ("", _CODEC_NAME):
+            if codec not in ("", CODEC_NAME):
                 raise ValueError(f"unknown codec {codec!r}")
-            departments = Departments.unpack(names, totals, compressed=codec == _CODEC_NAME)
+            departments = Departments.unpack(bytes(names), bytes(totals),
+                                             compressed=codec == CODEC_NAME)
             if len(departments) != record.department_count:
                 raise ValueError("departments and department_count differ")
             rejected = [(int(line), str(reason)) for line, reason in json.loads(samples)]
@@ -273,35 +194,85 @@ class JobStore:
 
     def delete(self, job_id: str) -> None:
         """Forgets a job."""
-        with self._using() as db:
-            db.execute("DELETE FROM jobs WHERE job_id = ?", (job_id,))
+        self._change("DELETE FROM jobs WHERE job_id = ?", (job_id,))
 
     def finished_before(self, cutoff: float) -> list[str]:
         """The ids of jobs that ended before cutoff (seconds since the epoch)."""
-        with self._using() as db:
-            rows = db.execute("SELECT job_id FROM jobs WHERE state != ? AND finished_at < ?",
-                              (JobState.RUNNING, cutoff)).fetchall()
+        rows = self._rows("SELECT job_id FROM jobs WHERE state != ? AND finished_at < ?",
+                          (int(JobState.RUNNING), cutoff))
         return [job_id for (job_id,) in rows]
 
     def list(self, limit: int) -> list[JobRecord]:
         """The newest jobs first, without departments and samples."""
-        with self._using() as db:
-            rows = db.execute(
-                f"SELECT {_SUMMARY_SELECT} FROM jobs ORDER BY created_at DESC, rowid DESC "
-                "LIMIT ?", (limit,)).fetchall()
+        rows = self._rows(f"SELECT {_SUMMARY_SELECT} FROM jobs "
+                          "ORDER BY created_at DESC, job_id DESC LIMIT ?", (limit,))
         return [_record(row) for row in rows]
 
+    # Servers and their leases.
 
-def _identity(path: Path) -> tuple[int, int] | None:
-    """Which file path is (device, inode), or None if there is none."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return status.st_dev, status.st_ino
+    def register(self, server_id: str, name: str) -> None:
+        """Records a server that is about to run jobs, its lease renewed now."""
+        with self._transaction() as cursor:
+            cursor.execute(f"INSERT INTO servers (server_id, name, renewed_at) "
+                           f"VALUES (?, ?, {self.NOW_SQL})", (server_id, name))
+
+    def renew(self, server_id: str, name: str,
+              progress: Sequence[tuple[str, int, int, int]] = ()) -> None:
+        """Renews server_id's lease (registering it again if it was taken for dead) and
+        records how far its running jobs are: (job_id, bytes, rows, rejected rows)."""
+        with self._transaction() as cursor:
+            cursor.execute(f"UPDATE servers SET renewed_at = {self.NOW_SQL} WHERE server_id = ?",
+                           (server_id,))
+            if cursor.rowcount == 0:
+                cursor.execute(f"INSERT INTO servers (server_id, name, renewed_at) "
+                               f"VALUES (?, ?, {self.NOW_SQL})", (server_id, name))
+            if progress:
+                cursor.executemany(
+                    "UPDATE jobs SET bytes_received = ?, rows_processed = ?, rows_rejected = ? "
+                    "WHERE job_id = ? AND state = ? AND server_id = ?",
+                    [(size, rows, rejected, job_id, int(JobState.RUNNING), server_id)
+                     for job_id, size, rows, rejected in progress])
+
+    def unregister(self, server_id: str) -> None:
+        """Forgets a server that stopped cleanly (its jobs have ended)."""
+        self._change("DELETE FROM servers WHERE server_id = ?", (server_id,))
+
+    def fail_abandoned(self, lease_seconds: float, finished_at: float,
+                       message: str = ABANDONED_MESSAGE) -> list[str]:
+        """Forgets the servers that have not renewed their lease for lease_seconds and marks
+        FAILED the jobs that were left running without a live server; returns their ids (the
+        caller removes their files). With a lease of 0 every other server counts as gone."""
+        with self._transaction() as cursor:
+            cursor.execute(f"DELETE FROM servers WHERE renewed_at < {self.NOW_SQL} - ?",
+                           (lease_seconds,))
+            cursor.execute(
+                "UPDATE jobs SET state = ?, error = ?, finished_at = ?, output_path = '', "
+                "rejected_path = '' WHERE state = ? AND server_id NOT IN "
+                "(SELECT server_id FROM servers) RETURNING job_id",
+                (int(JobState.FAILED), message, finished_at, int(JobState.RUNNING)))
+            return [job_id for (job_id,) in cursor.fetchall()]
 
 
-def _record(row: tuple | list) -> JobRecord:
+def open_store(database: str | None, storage_dir: Path, private: bool = True) -> JobStore:
+    """The history a database URL names: `sqlite:///PATH` or `postgresql://...`; None (or "")
+    is STORAGE_DIR's SQLite file. Raises StoreError with a plain sentence."""
+    if not database:
+        from server.sqlite_store import SqliteJobStore
+        return SqliteJobStore(storage_dir, private=private)
+    scheme = database.split(":", 1)[0].lower()
+    if scheme == "sqlite" and database.lower().startswith("sqlite:///"):
+        from server.sqlite_store import SqliteJobStore
+        path = Path(database[len("sqlite:///"):])
+        return SqliteJobStore(path.parent, private=private, name=path.name)
+    if scheme in ("postgresql", "postgres"):
+        from server.postgres_store import PostgresJobStore
+        return PostgresJobStore(database, private=private)
+    raise StoreError(f"The database address {database!r} is not one this server can use: "
+                     "give sqlite:///PATH or postgresql://USER@HOST/DATABASE (--database, "
+                     "DATABASE_URL).")
+
+
+def _record(row: Sequence) -> JobRecord:
     """A row's record; a damaged one (a value of the wrong kind) as FAILED with DAMAGED_MESSAGE."""
     values = dict(zip(_COLUMNS, row))
     try:

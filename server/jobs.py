@@ -11,8 +11,9 @@ from pathlib import Path
 
 from server.aggregation import LimitExceeded
 from server.departments import Departments
-from server.job_store import JobRecord, JobState, JobStore
-from server.limits import Limits
+from server.job_store import INTERRUPTED_MESSAGE, JobRecord, JobState, JobStore
+from server.leases import LeaseKeeper
+from server.limits import DEFAULT_LEASE_SECONDS, Limits
 from server.output_files import remove_quietly, temporary_path
 from server.upload_job import UploadJob
 
@@ -40,11 +41,13 @@ def is_job_id(text: str) -> bool:
 class JobManager:
     """Starts uploads within the limits and answers questions about jobs."""
 
-    def __init__(self, store: JobStore, output_dir: Path, limits: Limits) -> None:
+    def __init__(self, store: JobStore, output_dir: Path, limits: Limits,
+                 lease_seconds: float = DEFAULT_LEASE_SECONDS) -> None:
         self.store = store
         self.file_mode = store.file_mode  # output files are as private as the history
         self.output_dir = output_dir
         self.limits = limits
+        self.server_id = uuid.uuid4().hex
         self._running: dict[str, UploadJob] = {}
         # The jobs that count against the upload limit: a job gives its slot back as soon as
         # its call is gone (free_slot), while its thread may still be finishing a block.
@@ -54,15 +57,44 @@ class JobManager:
         self._mutex = threading.RLock()
         self._idle = threading.Condition(self._mutex)
         output_dir.mkdir(mode=store.folder_mode, parents=True, exist_ok=True)
-        for record in store.mark_interrupted(time.time()):
-            log.warning("job %s was interrupted by a restart; marked FAILED", record.job_id)
-            self.remove_job_files(record.job_id)
-        # Nothing runs yet, and the storage lock makes these jobs ours: any temporary file of
-        # theirs is a leftover.
+        self._lease = None
+        if store.shared:
+            # Other servers may be running jobs: only those of servers gone quiet are ours to end.
+            self._lease = LeaseKeeper(store, self.server_id, lease_seconds, self._progress,
+                                      self._remove_abandoned)
+            self._lease.start()
+            self._lease.tick()
+        else:
+            # The storage lock keeps any other server out: every job left running was cut off.
+            abandoned = store.fail_abandoned(0, time.time(), INTERRUPTED_MESSAGE)
+            for job_id in abandoned:
+                log.warning("job %s was interrupted by a restart; marked FAILED", job_id)
+            self._remove_abandoned(abandoned)
+            store.register(self.server_id, "")
+        # Temporary files of jobs that have ended are leftovers (a running job's are not,
+        # whichever server runs it).
         for path in output_dir.glob(".*.tmp"):
             job_id = path.name[1:33]
-            if is_job_id(job_id) and store.has(job_id):
-                remove_quietly(path)
+            if is_job_id(job_id):
+                record = store.get(job_id)
+                if record is not None and record.state != JobState.RUNNING:
+                    remove_quietly(path)
+
+    def close(self) -> None:
+        """Ends the lease (once no upload runs) and closes the history."""
+        if self._lease is not None:
+            self._lease.stop()
+        self.store.close()
+
+    def _progress(self) -> list[tuple[str, int, int, int]]:
+        with self._mutex:
+            running = list(self._running.values())
+        return [(record.job_id, record.bytes_received, record.rows_processed,
+                 record.rows_rejected) for record in (job.snapshot() for job in running)]
+
+    def _remove_abandoned(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            self.remove_job_files(job_id)
 
     def start_upload(self) -> UploadJob:
         """Starts a job; raises LimitExceeded when the server is at its upload limit, and
@@ -75,7 +107,7 @@ class JobManager:
                     "at once. Try again in a moment.")
             record = JobRecord(job_id=uuid.uuid4().hex, state=JobState.RUNNING,
                                created_at=time.time())
-            self.store.add(record)
+            self.store.add(record, self.server_id)
             job = UploadJob(self, record)  # OutputError: recorded FAILED, never running
             self._running[job.job_id] = job
             self._slots.add(job.job_id)
@@ -122,15 +154,20 @@ class JobManager:
         with self._mutex:
             if job_id in self._running:
                 raise JobRunning(job_id)
-        return self.store.get(job_id)
+        record = self.store.get(job_id)
+        if record is not None and record.state == JobState.RUNNING:  # on another server
+            raise JobRunning(job_id)
+        return record
 
     def completed_departments(self, job_id: str) -> Departments | None:
         """A completed job's departments in output order; None if there is no such job;
         JobRunning while it runs, NoResult if it ended without a result. The last job
         asked for is kept, so that paging through it reads the history once."""
         with self._mutex:  # (a job kept here has ended: ids are never reused)
-            if self._paged is not None and self._paged[0] == job_id:
-                return self._paged[1]
+            paged = self._paged if self._paged is not None and self._paged[0] == job_id else None
+        # (Another server may have deleted it meanwhile.)
+        if paged is not None and (not self.store.shared or self.store.has(job_id)):
+            return paged[1]
         record = self.ended(job_id)
         if record is None:
             return None
@@ -149,6 +186,8 @@ class JobManager:
             record = self.store.get(job_id)
             if record is None:
                 return None
+            if record.state == JobState.RUNNING:  # on another server
+                raise JobRunning(job_id)
             if self._paged is not None and self._paged[0] == job_id:
                 self._paged = None
             self.remove_job_files(job_id)

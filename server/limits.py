@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 # Relative to the folder the server is started from.
 DEFAULT_STORAGE_DIR = "storage"
+# With a history shared by several servers, a server that has not renewed its lease for this
+# long is taken for gone (server/leases.py says why 15).
+DEFAULT_LEASE_SECONDS = 15.0
 
 
 @dataclass(frozen=True)

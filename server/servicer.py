@@ -17,7 +17,7 @@ from server.departments import Departments
 from server import job_results
 from server.job_replies import (DEPARTMENTS_BUDGET, PAGE_DEPARTMENTS, encode_departments,
                                 encode_job, job_message)
-from server.job_store import HistoryUnavailable, JobRecord, JobState
+from server.job_store import HistoryUnavailable, JobRecord, JobState, LeaseLost
 from server.jobs import JobManager, JobRunning, NoResult, is_job_id
 from server.memory import release_unused
 from server.request_guard import UnreadableMessage
@@ -134,6 +134,8 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             code, message = grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
         except HistoryUnavailable as exc:
             await self._report_history(exc)
+            code, message = grpc.StatusCode.UNAVAILABLE, str(exc)
+        except LeaseLost as exc:
             code, message = grpc.StatusCode.UNAVAILABLE, str(exc)
         except OSError as exc:
             log.error("job %s: cannot write its files: %s", job.job_id, exc)
@@ -258,18 +260,20 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
                                 f"page_size is {request.page_size}; expected 0 (the default, "
                                 f"{job_results.DEFAULT_PAGE_SIZE:,}) or more.")
         departments = await self._finished(context, self._jobs.completed_departments, job_id)
-        start = job_results.page_start(request.page_token, job_id, len(departments))
+        key = self._jobs.store.page_token_key
+        start = job_results.page_start(key, request.page_token, job_id, len(departments))
         if start is None:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                "page_token is not one this server gave for this job's "
+                                "page_token is not one the service gave for this job's "
                                 "departments; start again with an empty page_token.")
-        return await self._in_thread(self._encoded_page, job_id, departments, start, size)
+        return await self._in_thread(self._encoded_page, key, job_id, departments, start, size)
 
     @staticmethod
-    def _encoded_page(job_id: str, departments: Departments, start: int, size: int) -> bytes:
+    def _encoded_page(key: bytes, job_id: str, departments: Departments, start: int,
+                      size: int) -> bytes:
         page = encode_departments(departments.slice(start, size), PAGE_DEPARTMENTS)
         end = start + page.count
-        token = job_results.page_token(job_id, end) if end < len(departments) else ""
+        token = job_results.page_token(key, job_id, end) if end < len(departments) else ""
         return page.data + sales_pb2.ListDepartmentsResponse(
             next_page_token=token).SerializeToString()
 

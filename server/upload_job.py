@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 from server.aggregation import Aggregator, LimitExceeded, size_text
 from server.departments import Departments
-from server.job_store import JobRecord, JobState, StoreError
+from server.job_store import JobRecord, JobState, LeaseLost, StoreError
 from server.output_files import create, publish_rejected, remove_quietly, write_totals
 
 if TYPE_CHECKING:
@@ -201,7 +201,12 @@ class UploadJob:
         record = replace(record, bytes_received=self.bytes_received, finished_at=time.time())
         self.record = record
         try:
-            self._manager.store.save(record)
+            self._manager.store.save(record, self._manager.server_id)
+        except LeaseLost:
+            # Another server took this server for gone and marked the job FAILED: so it stays.
+            if record.state == JobState.COMPLETED:
+                self._remove_files()
+                raise
         except StoreError:  # the history is gone: no file may outlive its record
             if record.state == JobState.COMPLETED:
                 self._remove_files()

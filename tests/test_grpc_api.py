@@ -182,13 +182,13 @@ def test_history_survives_a_restart(start_server, tmp_path):
 
 
 def test_a_history_from_before_compressed_totals_still_reads(start_server, tmp_path):
-    """Version 1 kept department blobs uncompressed; opening it adds the codec column and its
-    jobs read back as they were."""
+    """Version 1 kept department blobs uncompressed; opening it brings the schema up to date
+    and its jobs read back as they were."""
     import sqlite3
 
     import pyarrow
 
-    from server.job_store import DATABASE_NAME
+    from server.sqlite_store import DATABASE_NAME
 
     def _decompressed(blob: bytes) -> bytes:  # version 2's blobs: raw length, then zstd
         return pyarrow.Codec("zstd").decompress(blob[8:], int.from_bytes(blob[:8], "little"),
@@ -203,6 +203,9 @@ def test_a_history_from_before_compressed_totals_still_reads(start_server, tmp_p
         db.execute("UPDATE jobs SET department_names = ?, department_totals = ?",
                    (_decompressed(names), _decompressed(totals)))
         db.execute("ALTER TABLE jobs DROP COLUMN department_codec")
+        db.execute("ALTER TABLE jobs DROP COLUMN server_id")  # version 3's, for leases
+        db.execute("DROP TABLE servers")
+        db.execute("DROP TABLE settings")
         db.execute("PRAGMA user_version = 1")
     db.close()
     second = start_server(tmp_path / "old")

@@ -100,7 +100,7 @@ def test_paging_refuses_what_it_did_not_give(plain_stub):
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     error = rpc_error(plain_stub.ListDepartments, sales_pb2.ListDepartmentsRequest(
         job_id=other.job_id, page_token=first.next_page_token))
-    assert error.details() == ("page_token is not one this server gave for this job's "
+    assert error.details() == ("page_token is not one the service gave for this job's "
                                "departments; start again with an empty page_token.")
     error = rpc_error(plain_stub.ListDepartments, sales_pb2.ListDepartmentsRequest(
         job_id=job.job_id, page_size=-1))

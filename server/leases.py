@@ -1,0 +1,83 @@
+"""A server's lease on its running jobs, for histories that several servers share.
+
+Every RENEW_FRACTION of the lease the server renews its lease (writing how far its uploads are,
+so that any server can show their progress) and marks FAILED the jobs of servers that have not
+renewed theirs for a whole lease. A server that dies is noticed within a lease and a renewal
+period: 15 + 5 = 20 s by default.
+
+Why 15 s: the issue's promise is 30 s; a live server must miss two renewals in a row (a
+database failover, a long pause) before its jobs are taken for abandoned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Callable, Sequence
+
+from server.job_store import JobStore, StoreError
+
+log = logging.getLogger(__name__)
+
+RENEW_FRACTION = 1 / 3
+
+
+class LeaseKeeper:
+    """Renews one server's lease on a thread of its own until stop()."""
+
+    def __init__(self, store: JobStore, server_id: str, lease_seconds: float,
+                 progress: Callable[[], Sequence[tuple[str, int, int, int]]],
+                 on_abandoned: Callable[[list[str]], None]) -> None:
+        """progress() lists (job_id, bytes, rows, rejected rows) of this server's running jobs;
+        on_abandoned(job_ids) removes the files of jobs found abandoned."""
+        self._store = store
+        self._server_id = server_id
+        self._name = f"{socket.gethostname()} pid {os.getpid()}"
+        self.lease_seconds = lease_seconds
+        self._progress = progress
+        self._on_abandoned = on_abandoned
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failing = False
+
+    def start(self) -> None:
+        """Registers the server and starts renewing (raises StoreError if it cannot register)."""
+        self._store.register(self._server_id, self._name)
+        self._thread = threading.Thread(target=self._run, name="lease", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops renewing and forgets the server (its jobs have ended)."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+        try:
+            self._store.unregister(self._server_id)
+        except StoreError as exc:
+            log.warning("could not remove this server from the history: %s", exc)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.lease_seconds * RENEW_FRACTION):
+            self.tick()
+
+    def tick(self) -> None:
+        """Renews the lease once and fails the jobs of servers that have not renewed theirs."""
+        try:
+            self._store.renew(self._server_id, self._name, self._progress())
+            abandoned = self._store.fail_abandoned(self.lease_seconds, time.time())
+        except StoreError as exc:
+            if not self._failing:
+                log.error("the lease could not be renewed: %s", exc)
+            self._failing = True
+            return
+        if self._failing:
+            log.info("the lease is renewed again")
+            self._failing = False
+        if abandoned:
+            log.warning("marked FAILED %d job(s) whose server stopped renewing its lease: %s",
+                        len(abandoned), ", ".join(abandoned))
+            self._on_abandoned(abandoned)
+

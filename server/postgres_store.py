@@ -1,0 +1,161 @@
+"""The job history in PostgreSQL (psycopg 3): one database shared by several servers."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from contextlib import contextmanager
+from typing import Iterator
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from server.job_store import SCHEMA_VERSION, HistoryUnavailable, JobStore, StoreError
+
+# Connections kept open to the database: one per upload slot is plenty (a job talks to the
+# history when it starts, names its file and ends), plus the lease's and the calls' that read.
+POOL_SIZE = 12
+# How long a call waits for the database (a connection, then a statement) before the
+# history counts as unavailable for that call.
+CONNECT_SECONDS = 10.0
+STATEMENT_MILLISECONDS = 15_000
+# Taken while the schema is made or upgraded, so that servers starting together take turns.
+_SCHEMA_LOCK = 0x5A1E5C5F
+
+# The schema at each version; a database of an earlier version is brought up to date in place.
+# (PostgreSQL histories start at version 3, the first that could be shared.)
+_UPGRADES = {
+    3: """
+        CREATE TABLE jobs (
+            job_id TEXT PRIMARY KEY,
+            state INTEGER NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            filename TEXT NOT NULL DEFAULT '',
+            output_path TEXT NOT NULL DEFAULT '',
+            rejected_path TEXT NOT NULL DEFAULT '',
+            finished_at DOUBLE PRECISION,
+            rows_processed BIGINT NOT NULL DEFAULT 0,
+            rows_rejected BIGINT NOT NULL DEFAULT 0,
+            bytes_received BIGINT NOT NULL DEFAULT 0,
+            error TEXT NOT NULL DEFAULT '',
+            department_count BIGINT NOT NULL DEFAULT 0,
+            encoding TEXT NOT NULL DEFAULT '',
+            delimiter TEXT NOT NULL DEFAULT '',
+            department_names BYTEA NOT NULL DEFAULT '',
+            department_totals BYTEA NOT NULL DEFAULT '',
+            department_codec TEXT NOT NULL DEFAULT '',
+            rejected_samples TEXT NOT NULL DEFAULT '[]',
+            server_id TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX jobs_by_time ON jobs (created_at);
+        CREATE INDEX jobs_running ON jobs (server_id) WHERE state = 1;
+        CREATE TABLE servers (
+            server_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            renewed_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE TABLE settings (name TEXT PRIMARY KEY, value BYTEA NOT NULL);
+    """,
+}
+
+
+class _Cursor:
+    """A psycopg cursor that takes the store's `?` parameters."""
+
+    def __init__(self, cursor: psycopg.Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, parameters=()) -> None:
+        self._cursor.execute(sql.replace("?", "%s"), parameters)
+
+    def executemany(self, sql: str, rows) -> None:
+        self._cursor.executemany(sql.replace("?", "%s"), rows)
+
+    def fetchall(self) -> list[tuple]:
+        return self._cursor.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+
+class PostgresJobStore(JobStore):
+    """The history in the PostgreSQL database `url` names; several servers may share it."""
+
+    shared = True
+    NOW_SQL = "EXTRACT(EPOCH FROM clock_timestamp())::DOUBLE PRECISION"
+
+    def __init__(self, url: str, private: bool = True) -> None:
+        """Connects and makes or upgrades the schema; raises StoreError with a plain sentence
+        if the database cannot be used."""
+        self.file_mode = 0o600 if private else 0o640
+        self.folder_mode = 0o700 if private else 0o750
+        self.description = _without_password(url)
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_SECONDS, open=False,
+            kwargs={"connect_timeout": int(CONNECT_SECONDS), "application_name": "sales-csv",
+                    "options": f"-c statement_timeout={STATEMENT_MILLISECONDS}"},
+            name="sales-csv-history")
+        try:
+            self._pool.open(wait=True, timeout=CONNECT_SECONDS)
+            with self._pool.connection() as connection:
+                self._upgrade_schema(connection)
+                self.page_token_key = self._key(connection)
+        except (psycopg.Error, PoolTimeout) as exc:
+            self._pool.close()
+            raise StoreError(f"Cannot use the job history database {self.description} "
+                             f"({_reason(exc)}). Check --database (DATABASE_URL) and that "
+                             "PostgreSQL is running and lets this server in.") from None
+
+    @staticmethod
+    def _upgrade_schema(connection: psycopg.Connection) -> None:
+        with connection.transaction():
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+            connection.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
+            row = connection.execute("SELECT version FROM schema_version").fetchone()
+            version = row[0] if row else 0
+            if version > SCHEMA_VERSION:
+                raise psycopg.DataError(f"unknown schema version {version}, made by a newer "
+                                        "server")
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                if step in _UPGRADES:
+                    connection.execute(_UPGRADES[step])
+            if row is None:
+                connection.execute("INSERT INTO schema_version VALUES (%s)", (SCHEMA_VERSION,))
+            else:
+                connection.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
+
+    @staticmethod
+    def _key(connection: psycopg.Connection) -> bytes:
+        with connection.transaction():
+            connection.execute("INSERT INTO settings (name, value) VALUES (%s, %s) "
+                               "ON CONFLICT (name) DO NOTHING",
+                               ("page_token_key", secrets.token_bytes(32)))
+            return bytes(connection.execute("SELECT value FROM settings WHERE name = %s",
+                                            ("page_token_key",)).fetchone()[0])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[_Cursor]:
+        try:
+            with self._pool.connection() as connection, connection.transaction(), \
+                    connection.cursor() as cursor:
+                yield _Cursor(cursor)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise HistoryUnavailable(
+                f"The job history database {self.description} cannot be used just now "
+                f"({_reason(exc)}); try again in a moment.") from None
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be shown: without a password."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1@", url)
+
+
+def _reason(exc: BaseException) -> str:
+    """psycopg's first line of a problem, without the connection details it repeats."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r'^connection failed: (connection to server at "[^"]*" \([^)]*\), '
+                  r'port \d+ failed: )?', "", text)
