@@ -91,16 +91,17 @@ class PostgresJobStore(JobStore):
         self.file_mode = 0o600 if private else 0o640
         self.folder_mode = 0o700 if private else 0o750
         self.description = _without_password(url)
-        self._pool = ConnectionPool(
-            url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_SECONDS, open=False,
-            kwargs={"connect_timeout": int(CONNECT_SECONDS), "application_name": "sales-csv",
-                    "options": f"-c statement_timeout={STATEMENT_MILLISECONDS}"},
-            name="sales-csv-history")
+        settings = {"connect_timeout": int(CONNECT_SECONDS), "application_name": "sales-csv",
+                    "options": f"-c statement_timeout={STATEMENT_MILLISECONDS}"}
+        self._pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_SECONDS,
+                                    open=False, kwargs=settings, name="sales-csv-history")
         try:
-            self._pool.open(wait=True, timeout=CONNECT_SECONDS)
-            with self._pool.connection() as connection:
+            # One connection first: what keeps it from connecting is said at once, in
+            # PostgreSQL's words, rather than after the pool's retries.
+            with psycopg.connect(url, **settings) as connection:
                 self._upgrade_schema(connection)
                 self.page_token_key = self._key(connection)
+            self._pool.open(wait=True, timeout=CONNECT_SECONDS)
         except (psycopg.Error, PoolTimeout) as exc:
             self._pool.close()
             raise StoreError(f"Cannot use the job history database {self.description} "
@@ -157,5 +158,5 @@ def _without_password(url: str) -> str:
 def _reason(exc: BaseException) -> str:
     """psycopg's first line of a problem, without the connection details it repeats."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return re.sub(r'^connection failed: (connection to server at "[^"]*" \([^)]*\), '
-                  r'port \d+ failed: )?', "", text)
+    return re.sub(r"^(connection failed: )?(connection to server at .*?, port \d+ failed: )?", "",
+                  text)
