@@ -169,26 +169,28 @@ def main(argv: list[str] | None = None) -> int:
         print(problem, file=sys.stderr)
         return 1
     postgres = Postgres()
+    folder = Path(tempfile.mkdtemp(prefix="sales-cluster-"))
     servers, nginx = [], None
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            database = postgres.new_database()
-            for number in range(args.servers):
-                servers.append(shared_server(database, Path(folder) / "processed",
-                                             Path(folder) / f"server{number}", keep_stderr=False))
-            nginx = Nginx([server.address for server in servers])
-            print(f"{args.servers} servers ({', '.join(s.address for s in servers)}) sharing "
-                  f"{database} behind nginx at {nginx.address}; Ctrl-C stops them", flush=True)
-            try:
-                signal.pause()
-            except KeyboardInterrupt:
-                pass
+        database = postgres.new_database()
+        for number in range(args.servers):
+            servers.append(shared_server(database, folder / "processed", folder / f"server{number}",
+                                         keep_stderr=False))
+        nginx = Nginx([server.address for server in servers])
+        print(f"{args.servers} servers ({', '.join(s.address for s in servers)}) sharing "
+              f"{database} and {folder / 'processed'} behind nginx at {nginx.address}; "
+              "Ctrl-C stops them", flush=True)
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            pass
     finally:
         if nginx is not None:
             nginx.stop()
         for server in servers:
             server.stop(graceful=True)
         postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

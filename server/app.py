@@ -222,6 +222,7 @@ def create_server(address: str, config: ServerConfig | None = None,
         jobs = JobManager(store, config.resolved_output_dir, config.limits,
                           config.lease_seconds)
         servicer = SalesServicer(jobs, executor)
+        jobs.on_lease_renewed = lambda: _on_loop(loop, servicer.history_answers())
         # An asyncio server belongs to the loop it is made on.
         grpc_server, health_servicer, port = asyncio.run_coroutine_threadsafe(
             _build(address, config, servicer), loop).result()
@@ -242,6 +243,14 @@ def create_server(address: str, config: ServerConfig | None = None,
         _Retention.delete_old(jobs, config.keep_days)
     return SalesServer(loop, grpc_server, servicer, jobs, health_servicer, executor,
                        own_loop, config.keep_days), port
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, coroutine) -> None:
+    """Runs coroutine on loop, unless the loop has stopped."""
+    try:
+        asyncio.run_coroutine_threadsafe(coroutine, loop)
+    except RuntimeError:
+        coroutine.close()
 
 
 def _warm_up() -> None:
@@ -275,7 +284,12 @@ async def _build(address: str, config: ServerConfig, servicer: SalesServicer):
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
+    async def serving() -> None:
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+
     servicer.on_history_unavailable = not_serving
+    servicer.on_history_available = serving
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server)
     problem = cannot_bind(address)

@@ -265,7 +265,11 @@ def open_store(database: str | None, storage_dir: Path, private: bool = True) ->
         path = Path(database[len("sqlite:///"):])
         return SqliteJobStore(path.parent, private=private, name=path.name)
     if scheme in ("postgresql", "postgres"):
-        from server.postgres_store import PostgresJobStore
+        try:
+            from server.postgres_store import PostgresJobStore
+        except ImportError:  # the installable app leaves it out
+            raise StoreError("This copy of the program cannot keep its history in PostgreSQL: "
+                             "run the server from the source (README, \"Several servers\").") from None
         return PostgresJobStore(database, private=private)
     raise StoreError(f"The database address {database!r} is not one this server can use: "
                      "give sqlite:///PATH or postgresql://USER@HOST/DATABASE (--database, "

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 from server.aggregation import LimitExceeded
 from server.departments import Departments
@@ -58,10 +59,12 @@ class JobManager:
         self._idle = threading.Condition(self._mutex)
         output_dir.mkdir(mode=store.folder_mode, parents=True, exist_ok=True)
         self._lease = None
+        # Called (on the lease's thread) each time the lease is renewed: the history answers.
+        self.on_lease_renewed: Callable[[], None] | None = None
         if store.shared:
             # Other servers may be running jobs: only those of servers gone quiet are ours to end.
             self._lease = LeaseKeeper(store, self.server_id, lease_seconds, self._progress,
-                                      self._remove_abandoned)
+                                      self._remove_abandoned, self._renewed)
             self._lease.start()
             self._lease.tick()
         else:
@@ -91,6 +94,10 @@ class JobManager:
             running = list(self._running.values())
         return [(record.job_id, record.bytes_received, record.rows_processed,
                  record.rows_rejected) for record in (job.snapshot() for job in running)]
+
+    def _renewed(self) -> None:
+        if self.on_lease_renewed is not None:
+            self.on_lease_renewed()
 
     def _remove_abandoned(self, job_ids: list[str]) -> None:
         for job_id in job_ids:

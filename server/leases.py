@@ -30,15 +30,18 @@ class LeaseKeeper:
 
     def __init__(self, store: JobStore, server_id: str, lease_seconds: float,
                  progress: Callable[[], Sequence[tuple[str, int, int, int]]],
-                 on_abandoned: Callable[[list[str]], None]) -> None:
+                 on_abandoned: Callable[[list[str]], None],
+                 on_renewed: Callable[[], None] = lambda: None) -> None:
         """progress() lists (job_id, bytes, rows, rejected rows) of this server's running jobs;
-        on_abandoned(job_ids) removes the files of jobs found abandoned."""
+        on_abandoned(job_ids) removes the files of jobs found abandoned; on_renewed() is called
+        after each renewal (the history answers)."""
         self._store = store
         self._server_id = server_id
         self._name = f"{socket.gethostname()} pid {os.getpid()}"
         self.lease_seconds = lease_seconds
         self._progress = progress
         self._on_abandoned = on_abandoned
+        self._on_renewed = on_renewed
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
@@ -76,6 +79,7 @@ class LeaseKeeper:
         if self._failing:
             log.info("the lease is renewed again")
             self._failing = False
+        self._on_renewed()
         if abandoned:
             log.warning("marked FAILED %d job(s) whose server stopped renewing its lease: %s",
                         len(abandoned), ", ".join(abandoned))

@@ -17,7 +17,7 @@ from server.job_store import SCHEMA_VERSION, HistoryUnavailable, JobStore, Store
 POOL_SIZE = 12
 # How long a call waits for the database (a connection, then a statement) before the
 # history counts as unavailable for that call.
-CONNECT_SECONDS = 10.0
+CONNECT_SECONDS = 5.0
 STATEMENT_MILLISECONDS = 15_000
 # Taken while the schema is made or upgraded, so that servers starting together take turns.
 _SCHEMA_LOCK = 0x5A1E5C5F
@@ -93,8 +93,11 @@ class PostgresJobStore(JobStore):
         self.description = _without_password(url)
         settings = {"connect_timeout": int(CONNECT_SECONDS), "application_name": "sales-csv",
                     "options": f"-c statement_timeout={STATEMENT_MILLISECONDS}"}
+        # Each connection is checked as it is taken (one round trip), so that the first calls
+        # after the database restarted do not fail on connections it closed.
         self._pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_SECONDS,
-                                    open=False, kwargs=settings, name="sales-csv-history")
+                                    open=False, kwargs=settings, name="sales-csv-history",
+                                    check=ConnectionPool.check_connection)
         try:
             # One connection first: what keeps it from connecting is said at once, in
             # PostgreSQL's words, rather than after the pool's retries.
@@ -157,6 +160,8 @@ def _without_password(url: str) -> str:
 
 def _reason(exc: BaseException) -> str:
     """psycopg's first line of a problem, without the connection details it repeats."""
+    if isinstance(exc, PoolTimeout):
+        return f"it did not answer within {CONNECT_SECONDS:g} s"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return re.sub(r"^(connection failed: )?(connection to server at .*?, port \d+ failed: )?", "",
                   text)

@@ -62,6 +62,8 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         self._stopping = False
         # Awaited once the history has failed while serving (health turns NOT_SERVING).
         self.on_history_unavailable: Callable[[], Awaitable[None]] | None = None
+        # Awaited when a shared history answers again (health back to SERVING).
+        self.on_history_available: Callable[[], Awaitable[None]] | None = None
         self._history_failed = False
 
     def cut_off_from_now(self) -> None:
@@ -168,6 +170,16 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
                 job.cancel()
         except HistoryUnavailable as exc:
             log.error("job %s could not be recorded: %s", job.job_id, exc)
+
+    async def history_answers(self) -> None:
+        """The history answers again (a shared database that was out of reach): health turns
+        SERVING if it had turned NOT_SERVING."""
+        if not self._history_failed:
+            return
+        self._history_failed = False
+        log.info("the job history answers again")
+        if self.on_history_available is not None:
+            await self.on_history_available()
 
     async def _report_history(self, error: HistoryUnavailable) -> None:
         """Once: logs the failure and turns health NOT_SERVING."""
