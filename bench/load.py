@@ -2,6 +2,8 @@
 
     python bench/load.py                       # starts its own `serve`; 4 clients x 25 uploads, 2 rounds
     python bench/load.py --clients 8 --uploads 50 --seconds 300
+    python bench/load.py --behind-nginx 2      # 2 servers sharing a PostgreSQL history, via nginx
+    python bench/load.py --address HOST:PORT   # a server (or nginx) that is already running
 
 Each round runs the same workload against the same server. After each round it reads the
 server's threads, open file descriptors and resident memory: threads and descriptors may not
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -115,25 +118,30 @@ def run_round(address: str, workload: Workload, clients: int, uploads: int,
     return result
 
 
-def resources(pid: int) -> dict[str, float]:
-    process = psutil.Process(pid)
-    return {"threads": process.num_threads(), "fds": process.num_fds(),
-            "rss_mib": process.memory_info().rss / 2**20}
+def resources(pids: list[int]) -> dict[str, float]:
+    """Threads, descriptors and resident memory of the server processes, added up."""
+    figures = {"threads": 0, "fds": 0, "rss_mib": 0.0}
+    for pid in pids:
+        process = psutil.Process(pid)
+        figures["threads"] += process.num_threads()
+        figures["fds"] += process.num_fds()
+        figures["rss_mib"] += process.memory_info().rss / 2**20
+    return figures
 
 
-def run_load(address: str, pid: int, clients: int, uploads: int, rounds: int, seconds: float,
-             out=sys.stdout) -> bool:
+def run_load(address: str, pids: list[int], clients: int, uploads: int, rounds: int,
+             seconds: float, out=sys.stdout) -> bool:
     """Runs the rounds and prints a report; True if every check held."""
     workload = Workload.make()
     deadline = time.monotonic() + seconds
-    before = resources(pid)
+    before = resources(pids)
     print(f"server before: {before['threads']} threads, {before['fds']} fds, "
           f"{before['rss_mib']:.0f} MiB", file=out)
     history = []
     ok = True
     for number in range(1, rounds + 1):
         result = run_round(address, workload, clients, uploads, deadline)
-        after = resources(pid)
+        after = resources(pids)
         history.append(after)
         mb = result.bytes_sent / 1e6
         print(f"round {number}: {result.uploads} uploads from {clients} clients, "
@@ -145,8 +153,9 @@ def run_load(address: str, pid: int, clients: int, uploads: int, rounds: int, se
             print(f"  {failure}", file=out)
         ok &= not result.failures and result.uploads == clients * uploads
     for previous, current in zip(history, history[1:]):
-        if (current["threads"] > previous["threads"] + _THREAD_SLACK
-                or current["fds"] > previous["fds"] + _FD_SLACK):
+        servers = max(1, len(pids))  # each may start a thread or open a connection on demand
+        if (current["threads"] > previous["threads"] + _THREAD_SLACK * servers
+                or current["fds"] > previous["fds"] + _FD_SLACK * servers):
             print(f"threads or files grew from one round to the next: {previous} -> {current}",
                   file=out)
             ok = False
@@ -165,15 +174,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uploads", type=int, default=25, help="per client and round")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=300, help="stop starting uploads after this")
+    parser.add_argument("--behind-nginx", type=int, default=0, metavar="N",
+                        help="start N servers sharing a throwaway PostgreSQL history and one "
+                             "output folder, with nginx in front (bench/cluster.py), and load "
+                             "nginx")
+    parser.add_argument("--address", help="load a server (or nginx) already running at "
+                                          "HOST:PORT; its resources are not watched")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as storage:
-        server = ServerProcess.serve(Path(storage), "--log-level", "WARNING", keep_stderr=False)
-        try:
-            ok = run_load(server.address, server.process.pid, args.clients, args.uploads,
-                          args.rounds, args.seconds)
-        finally:
-            server.stop(graceful=True)
+    if args.address:
+        ok = run_load(args.address, [], args.clients, args.uploads, args.rounds, args.seconds)
+    elif args.behind_nginx:
+        ok = _load_behind_nginx(args)
+    else:
+        with tempfile.TemporaryDirectory() as storage:
+            server = ServerProcess.serve(Path(storage), "--log-level", "WARNING",
+                                         keep_stderr=False)
+            try:
+                ok = run_load(server.address, [server.process.pid], args.clients, args.uploads,
+                              args.rounds, args.seconds)
+            finally:
+                server.stop(graceful=True)
     return 0 if ok else 1
+
+
+def _load_behind_nginx(args: argparse.Namespace) -> bool:
+    from bench.cluster import Nginx, Postgres, nginx_missing, postgres_missing, shared_server
+    problem = postgres_missing() or nginx_missing()
+    if problem:
+        raise SystemExit(problem)
+    postgres = Postgres()
+    folder = Path(tempfile.mkdtemp(prefix="sales-load-"))
+    servers, nginx = [], None
+    try:
+        database = postgres.new_database()
+        for number in range(args.behind_nginx):
+            servers.append(shared_server(database, folder / "processed", folder / f"s{number}",
+                                         "--log-level", "WARNING", keep_stderr=False))
+        nginx = Nginx([server.address for server in servers])
+        print(f"{len(servers)} server(s) sharing a PostgreSQL history, behind nginx at "
+              f"{nginx.address}")
+        return run_load(nginx.address, [server.process.pid for server in servers],
+                        args.clients, args.uploads, args.rounds, args.seconds)
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for server in servers:
+            server.stop(graceful=True)
+        postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
