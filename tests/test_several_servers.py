@@ -17,6 +17,7 @@ from conftest import totals, wait_for_job
 from salesapi import sales_pb2, sales_pb2_grpc
 from server.departments import Departments
 from server.job_store import JobRecord, JobState, LeaseLost, StoreError, open_store
+from wording.rpc_errors import describe_rpc_error
 
 ROWS = b"Department Name,Number of Sales\nDeli,3\nBakery,5\n"
 # Short, so that the kill test is quick; `serve` defaults to 15 s (server/leases.py says why).
@@ -239,11 +240,32 @@ def test_a_killed_servers_upload_is_failed_by_the_other_within_the_lease(pair, n
             # Within the lease and one renewal period (and a little for the test's polling).
             assert noticed <= LEASE_SECONDS * (1 + 1 / 3) + 1.0, noticed
             assert [p for p in output.iterdir() if job_id in p.name] == []
-    with pytest.raises(grpc.RpcError):
+    with pytest.raises(grpc.RpcError) as cut_off:
         call.result()
+    assert describe_rpc_error(cut_off.value, doomed.address) == (
+        f"The connection to the server at {doomed.address} was cut off before it answered (the "
+        "server, or a proxy in front of it, stopped or restarted). Try again.")
     # nginx sends every new call to the survivor, which keeps serving.
     with grpc.insecure_channel(nginx.address) as channel:
         stub = sales_pb2_grpc.SalesServiceStub(channel)
         for number in range(4):
             job = stub.UploadCSV(iter([sales_pb2.UploadChunk(data=_file(number))]), timeout=60)
             assert sorted(totals(job)) == sorted(_expected(number))
+
+
+def test_nginx_with_no_server_behind_it_is_a_sentence_for_the_user():
+    problem = nginx_missing()
+    if problem:
+        pytest.skip(problem)
+    proxy = Nginx(["127.0.0.1:1"])  # nothing listens there
+    try:
+        with grpc.insecure_channel(proxy.address) as channel:
+            with pytest.raises(grpc.RpcError) as info:
+                sales_pb2_grpc.SalesServiceStub(channel).ListJobs(sales_pb2.ListJobsRequest(),
+                                                                  timeout=30)
+    finally:
+        proxy.stop()
+    assert describe_rpc_error(info.value, proxy.address) == (
+        f"The address {proxy.address} answered, but with no server behind it: the servers "
+        "behind that proxy (nginx) are stopped or unreachable. Try again in a moment, or tell "
+        "whoever runs them.")

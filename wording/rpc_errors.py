@@ -11,6 +11,12 @@ def describe_rpc_error(error: grpc.RpcError, address: str, tls: bool = False) ->
     over TLS (a refused certificate then looks like an unreachable server)."""
     code = error.code() if hasattr(error, "code") else None
     details = error.details() if hasattr(error, "details") else ""
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL) and (
+            "RST_STREAM" in details or "Stream removed" in details):
+        # The connection went mid-call: the server (or a proxy such as nginx in front of
+        # several) stopped, or a network in between dropped it.
+        return (f"The connection to the server at {address} was cut off before it answered "
+                "(the server, or a proxy in front of it, stopped or restarted). Try again.")
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         # The server's own sentence (an upload that sent nothing for too long), or gRPC's.
         if details and details != "Deadline Exceeded":
@@ -31,8 +37,11 @@ def describe_rpc_error(error: grpc.RpcError, address: str, tls: bool = False) ->
         return _unavailable(details, address, tls)
     if code == grpc.StatusCode.UNIMPLEMENTED:
         return f"The server at {address} is not a Sales CSV Processor server."
-    name = code.name if code is not None else "UNKNOWN"
-    return f"The server reported an error ({name}): {details or 'no details'}"
+    if details.endswith("."):
+        return details  # a sentence of the server's
+    return (f"The server at {address} could not complete the request"
+            f"{f' ({details})' if details else ''}. Try again; if it keeps happening, tell "
+            "whoever runs the server.")
 
 
 def _unavailable(details: str, address: str, tls: bool) -> str:
@@ -42,6 +51,10 @@ def _unavailable(details: str, address: str, tls: bool) -> str:
     if "resolving" in details or "lookup" in details:  # gRPC's "errors resolving HOST: [...]"
         return (f"Cannot find a computer called {host}. Check the server's name (and that this "
                 "computer is on the network).")
+    if "Received http2 header with status" in details:  # a proxy's HTTP error, not gRPC
+        return (f"The address {address} answered, but with no server behind it: the servers "
+                "behind that proxy (nginx) are stopped or unreachable. Try again in a moment, "
+                "or tell whoever runs them.")
     if details and not details.startswith("failed to connect") and "ipv" not in details:
         return details  # a sentence of the server's (its history or its disk failed)
     if "Hostname Verification" in details or "not in peer certificate" in details:
