@@ -74,11 +74,20 @@ class Postgres:
         self._data = data
         self._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                   "--no-sync", "--no-instructions")
-        self._run("pg_ctl", "-D", str(data), "-l", str(self.folder / "log"), "-w", "-t", "60",
-                  "-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} "
-                        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                        "-c max_connections=200", "start")
+        self.resume()
         self._count = 0
+
+    def pause(self) -> None:
+        """Stops the database server (its data stays), as an operator's restart would."""
+        self._run("pg_ctl", "-D", str(self._data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Starts the database server (again)."""
+        self._run("pg_ctl", "-D", str(self._data), "-l", str(self.folder / "log"), "-w",
+                  "-t", "60", "-o",
+                  f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.folder} "
+                  "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                  "-c max_connections=200", "start")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"

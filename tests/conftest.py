@@ -26,9 +26,11 @@ pytest_plugins = ["window_fixtures"]
 class RunningServer:
     """An in-process server started with create_server, as `serve` and the window do."""
 
-    def __init__(self, storage_dir: Path, limits: Limits | None = None) -> None:
+    def __init__(self, storage_dir: Path, limits: Limits | None = None,
+                 database: str | None = None) -> None:
         self.storage_dir = storage_dir
-        self.config = ServerConfig(storage_dir=storage_dir, limits=limits or Limits())
+        self.config = ServerConfig(storage_dir=storage_dir, limits=limits or Limits(),
+                                   database=database)
         self.server, self.port = create_server("127.0.0.1:0", self.config)
         self.server.start()
         self.address = f"127.0.0.1:{self.port}"
@@ -43,8 +45,9 @@ def start_server(tmp_path):
     """Starts servers on free ports (several may share a storage folder one after another)."""
     servers = []
 
-    def start(storage_dir: Path | None = None, limits: Limits | None = None) -> RunningServer:
-        running = RunningServer(storage_dir or tmp_path / "storage", limits)
+    def start(storage_dir: Path | None = None, limits: Limits | None = None,
+              database: str | None = None) -> RunningServer:
+        running = RunningServer(storage_dir or tmp_path / "storage", limits, database)
         servers.append(running)
         return running
 

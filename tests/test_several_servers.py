@@ -123,6 +123,72 @@ def test_an_unusable_database_is_a_sentence(tmp_path, postgres):
         assert "secret" not in str(info.value)
 
 
+# The API through one server, over either history.
+
+def test_a_server_keeps_its_history_in_either_store_across_restarts(database, start_server,
+                                                                    tmp_path):
+    first = start_server(tmp_path / "first", database=database)
+    with grpc.insecure_channel(first.address) as channel:
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        kept = stub.UploadCSV(iter([sales_pb2.UploadChunk(data=_file(1), filename="a.csv")]))
+        gone = stub.UploadCSV(iter([sales_pb2.UploadChunk(data=_file(2), filename="b.csv")]))
+        stub.DeleteJob(sales_pb2.DeleteJobRequest(job_id=gone.job_id))
+    first.stop()
+    second = start_server(tmp_path / "second", database=database)
+    with grpc.insecure_channel(second.address) as channel:
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        assert stub.GetJobStatus(sales_pb2.JobStatusRequest(job_id=kept.job_id)) == kept
+        assert [j.job_id for j in stub.ListJobs(sales_pb2.ListJobsRequest()).jobs] \
+            == [kept.job_id]
+        pages, token = [], ""
+        while True:
+            page = stub.ListDepartments(sales_pb2.ListDepartmentsRequest(
+                job_id=kept.job_id, page_size=1_000, page_token=token))
+            pages.append(page)
+            token = page.next_page_token
+            if not token:
+                break
+        assert len(pages) == 3
+        assert [(d.department, d.total_sales) for p in pages for d in p.departments] \
+            == totals(kept)
+
+
+def test_a_database_that_goes_away_is_a_sentence_and_comes_back_by_itself(start_server,
+                                                                         tmp_path):
+    problem = postgres_missing()
+    if problem:
+        pytest.skip(problem)
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    cluster = Postgres()  # its own: it is stopped and started again
+    try:
+        server = start_server(tmp_path / "storage", database=cluster.new_database())
+        with grpc.insecure_channel(server.address) as channel:
+            stub = sales_pb2_grpc.SalesServiceStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            upload = lambda: stub.UploadCSV(iter([sales_pb2.UploadChunk(data=ROWS)]),  # noqa: E731
+                                            timeout=60)
+            assert upload().state == sales_pb2.JOB_STATE_COMPLETED
+            cluster.pause()
+            with pytest.raises(grpc.RpcError) as refused:
+                upload()
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert refused.value.details().startswith("The job history database postgresql://")
+            assert "cannot be used just now" in refused.value.details()
+            assert health.Check(health_pb2.HealthCheckRequest()).status \
+                == health_pb2.HealthCheckResponse.NOT_SERVING
+            cluster.resume()
+            deadline = time.monotonic() + 30
+            while health.Check(health_pb2.HealthCheckRequest()).status \
+                    != health_pb2.HealthCheckResponse.SERVING:
+                assert time.monotonic() < deadline, "still NOT_SERVING 30 s after the restart"
+                threading.Event().wait(0.1)
+            assert upload().state == sales_pb2.JOB_STATE_COMPLETED
+            assert len(stub.ListJobs(sales_pb2.ListJobsRequest()).jobs) == 2
+        server.stop()
+    finally:
+        cluster.stop()
+
+
 # Several `serve` processes.
 
 @pytest.fixture
