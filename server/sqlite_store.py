@@ -103,6 +103,10 @@ class SqliteJobStore(JobStore):
         except (sqlite3.DatabaseError, OSError) as exc:
             self._lock_file.close()
             problem = " ".join(str(exc).split())  # SQLite's report may run over lines
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in problem:
+                raise StoreError(f"Another program is using the job history {self.path} "
+                                 f"({problem}). Close it (or wait for it to finish), then start "
+                                 "the server again.") from None
             raise StoreError(f"The job history {self.path} is damaged or unreadable ({problem}). "
                              "It was left as it is: move it away (or restore a backup) to "
                              "start with an empty history.") from None
