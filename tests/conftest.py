@@ -26,11 +26,11 @@ pytest_plugins = ["window_fixtures"]
 class RunningServer:
     """An in-process server started with create_server, as `serve` and the window do."""
 
-    def __init__(self, storage_dir: Path, limits: Limits | None = None,
-                 database: str | None = None) -> None:
+    def __init__(self, storage_dir: Path, limits: Limits | None = None, **settings) -> None:
+        """settings: more of ServerConfig's fields (database, lease_seconds...)."""
         self.storage_dir = storage_dir
         self.config = ServerConfig(storage_dir=storage_dir, limits=limits or Limits(),
-                                   database=database)
+                                   **settings)
         self.server, self.port = create_server("127.0.0.1:0", self.config)
         self.server.start()
         self.address = f"127.0.0.1:{self.port}"
@@ -46,8 +46,8 @@ def start_server(tmp_path):
     servers = []
 
     def start(storage_dir: Path | None = None, limits: Limits | None = None,
-              database: str | None = None) -> RunningServer:
-        running = RunningServer(storage_dir or tmp_path / "storage", limits, database)
+              **settings) -> RunningServer:
+        running = RunningServer(storage_dir or tmp_path / "storage", limits, **settings)
         servers.append(running)
         return running
 

@@ -161,7 +161,8 @@ def test_a_database_that_goes_away_is_a_sentence_and_comes_back_by_itself(start_
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     cluster = Postgres()  # its own: it is stopped and started again
     try:
-        server = start_server(tmp_path / "storage", database=cluster.new_database())
+        server = start_server(tmp_path / "storage", database=cluster.new_database(),
+                              lease_seconds=LEASE_SECONDS)
         with grpc.insecure_channel(server.address) as channel:
             stub = sales_pb2_grpc.SalesServiceStub(channel)
             health = health_pb2_grpc.HealthStub(channel)
@@ -177,6 +178,7 @@ def test_a_database_that_goes_away_is_a_sentence_and_comes_back_by_itself(start_
             assert health.Check(health_pb2.HealthCheckRequest()).status \
                 == health_pb2.HealthCheckResponse.NOT_SERVING
             cluster.resume()
+            # Within a renewal of the lease (and the pool's reconnection).
             deadline = time.monotonic() + 30
             while health.Check(health_pb2.HealthCheckRequest()).status \
                     != health_pb2.HealthCheckResponse.SERVING:
