@@ -18,7 +18,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -168,6 +171,38 @@ def shared_server(database: str, output_dir: Path, storage_dir: Path, *extra: st
                                str(output_dir), *extra, keep_stderr=keep_stderr)
 
 
+@dataclass
+class Cluster:
+    """Servers sharing a PostgreSQL history and an output folder, nginx in front."""
+
+    database: str
+    output_dir: Path
+    servers: list[ServerProcess]
+    nginx: Nginx
+
+
+@contextmanager
+def running_cluster(count: int, *extra: str) -> Iterator[Cluster]:
+    """count servers (`serve` with extra flags) and nginx, all stopped on leaving."""
+    postgres = Postgres()
+    folder = Path(tempfile.mkdtemp(prefix="sales-cluster-"))
+    servers, nginx = [], None
+    try:
+        database = postgres.new_database()
+        for number in range(count):
+            servers.append(shared_server(database, folder / "processed", folder / f"s{number}",
+                                         *extra, keep_stderr=False))
+        nginx = Nginx([server.address for server in servers])
+        yield Cluster(database, folder / "processed", servers, nginx)
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for server in servers:
+            server.stop(graceful=True)
+        postgres.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -177,29 +212,14 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
-    postgres = Postgres()
-    folder = Path(tempfile.mkdtemp(prefix="sales-cluster-"))
-    servers, nginx = [], None
-    try:
-        database = postgres.new_database()
-        for number in range(args.servers):
-            servers.append(shared_server(database, folder / "processed", folder / f"server{number}",
-                                         keep_stderr=False))
-        nginx = Nginx([server.address for server in servers])
-        print(f"{args.servers} servers ({', '.join(s.address for s in servers)}) sharing "
-              f"{database} and {folder / 'processed'} behind nginx at {nginx.address}; "
-              "Ctrl-C stops them", flush=True)
+    with running_cluster(args.servers) as cluster:
+        print(f"{args.servers} servers ({', '.join(s.address for s in cluster.servers)}) "
+              f"sharing {cluster.database} and {cluster.output_dir} behind nginx at "
+              f"{cluster.nginx.address}; Ctrl-C stops them", flush=True)
         try:
             signal.pause()
         except KeyboardInterrupt:
             pass
-    finally:
-        if nginx is not None:
-            nginx.stop()
-        for server in servers:
-            server.stop(graceful=True)
-        postgres.stop()
-        shutil.rmtree(folder, ignore_errors=True)
     return 0
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import sys
 import tempfile
 import threading
@@ -198,30 +197,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_behind_nginx(args: argparse.Namespace) -> bool:
-    from bench.cluster import Nginx, Postgres, nginx_missing, postgres_missing, shared_server
+    from bench.cluster import nginx_missing, postgres_missing, running_cluster
     problem = postgres_missing() or nginx_missing()
     if problem:
         raise SystemExit(problem)
-    postgres = Postgres()
-    folder = Path(tempfile.mkdtemp(prefix="sales-load-"))
-    servers, nginx = [], None
-    try:
-        database = postgres.new_database()
-        for number in range(args.behind_nginx):
-            servers.append(shared_server(database, folder / "processed", folder / f"s{number}",
-                                         "--log-level", "WARNING", keep_stderr=False))
-        nginx = Nginx([server.address for server in servers])
-        print(f"{len(servers)} server(s) sharing a PostgreSQL history, behind nginx at "
-              f"{nginx.address}")
-        return run_load(nginx.address, [server.process.pid for server in servers],
+    with running_cluster(args.behind_nginx, "--log-level", "WARNING") as cluster:
+        print(f"{len(cluster.servers)} server(s) sharing a PostgreSQL history, behind nginx at "
+              f"{cluster.nginx.address}")
+        return run_load(cluster.nginx.address, [s.process.pid for s in cluster.servers],
                         args.clients, args.uploads, args.rounds, args.seconds)
-    finally:
-        if nginx is not None:
-            nginx.stop()
-        for server in servers:
-            server.stop(graceful=True)
-        postgres.stop()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
