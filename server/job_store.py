@@ -210,11 +210,15 @@ class JobStore(abc.ABC):
 
     # Servers and their leases.
 
-    def register(self, server_id: str, name: str) -> None:
-        """Records a server that is about to run jobs, its lease renewed now."""
+    def register(self, server_id: str, name: str, settings: str = "") -> list[tuple[str, str]]:
+        """Records a server that is about to run jobs, its lease renewed now, with its
+        settings (what its uploads are held to); returns the other servers' (name, settings)."""
         with self._transaction() as cursor:
-            cursor.execute(f"INSERT INTO servers (server_id, name, renewed_at) "
-                           f"VALUES (?, ?, {self.NOW_SQL})", (server_id, name))
+            cursor.execute(f"INSERT INTO servers (server_id, name, settings, renewed_at) "
+                           f"VALUES (?, ?, ?, {self.NOW_SQL})", (server_id, name, settings))
+            cursor.execute("SELECT name, settings FROM servers WHERE server_id != ?",
+                           (server_id,))
+            return [(str(other), str(theirs)) for other, theirs in cursor.fetchall()]
 
     def renew(self, server_id: str, name: str,
               progress: Sequence[tuple[str, int, int, int]] = ()) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -65,7 +66,7 @@ class JobManager:
             # Other servers may be running jobs: only those of servers gone quiet are ours to end.
             self._lease = LeaseKeeper(store, self.server_id, lease_seconds, self._progress,
                                       self._remove_abandoned, self._renewed)
-            self._lease.start()
+            self._lease.start(dataclasses.asdict(limits))
             self._lease.tick()
         else:
             # The storage lock keeps any other server out: every job left running was cut off.

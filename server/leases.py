@@ -11,6 +11,7 @@ database failover, a long pause) before its jobs are taken for abandoned.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -23,6 +24,8 @@ from server.job_store import JobStore, StoreError
 log = logging.getLogger(__name__)
 
 RENEW_FRACTION = 1 / 3
+# Settings whose command-line flag is not their name.
+_FLAGS = {"upload_idle_seconds": "upload_idle_timeout"}
 
 
 class LeaseKeeper:
@@ -46,9 +49,23 @@ class LeaseKeeper:
         self._thread: threading.Thread | None = None
         self._failing = False
 
-    def start(self) -> None:
-        """Registers the server and starts renewing (raises StoreError if it cannot register)."""
-        self._store.register(self._server_id, self._name)
+    def start(self, settings: dict[str, object]) -> None:
+        """Registers the server with the settings its uploads are held to, warns of other
+        servers whose settings differ, and starts renewing (raises StoreError if it cannot
+        register)."""
+        for other, theirs in self._store.register(self._server_id, self._name,
+                                                  json.dumps(settings, sort_keys=True)):
+            try:
+                theirs = json.loads(theirs)
+            except ValueError:
+                continue
+            differ = [f"--{_FLAGS.get(name, name).replace('_', '-')} {settings[name]} here, "
+                      f"{theirs.get(name)} there"
+                      for name in sorted(settings) if theirs.get(name) != settings[name]]
+            if differ:
+                log.warning("this server's limits differ from those of the server on %s (%s): "
+                            "an upload is held to the limits of the server it reaches; start "
+                            "every server with the same ones", other, "; ".join(differ))
         self._thread = threading.Thread(target=self._run, name="lease", daemon=True)
         self._thread.start()
 

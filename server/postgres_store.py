@@ -52,6 +52,7 @@ _UPGRADES = {
         CREATE TABLE servers (
             server_id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
+            settings TEXT NOT NULL DEFAULT '',
             renewed_at DOUBLE PRECISION NOT NULL
         );
         CREATE TABLE settings (name TEXT PRIMARY KEY, value BYTEA NOT NULL);

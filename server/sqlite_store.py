@@ -48,6 +48,7 @@ _UPGRADES = {
         CREATE TABLE servers (
             server_id TEXT PRIMARY KEY,
             name TEXT NOT NULL,
+            settings TEXT NOT NULL DEFAULT '',
             renewed_at REAL NOT NULL
         );
         CREATE TABLE settings (name TEXT PRIMARY KEY, value BLOB NOT NULL);
