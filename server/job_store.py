@@ -31,6 +31,9 @@ CODEC_NAME = "zstd"
 INTERRUPTED_MESSAGE = "The upload was interrupted by a server restart; please upload the file again."
 ABANDONED_MESSAGE = ("The upload was interrupted: the server handling it stopped. Please upload "
                      "the file again.")
+LEASE_LOST_MESSAGE = ("This server lost touch with the job history for longer than its lease, so "
+                      "another server marked the upload as interrupted; please upload the file "
+                      "again.")
 DAMAGED_MESSAGE = ("This job's entry in the history is damaged, so its results cannot be shown "
                    "(its output file may still be in the output folder).")
 
@@ -161,9 +164,7 @@ class JobStore(abc.ABC):
              json.dumps(record.rejected_samples, ensure_ascii=False), record.job_id,
              int(JobState.RUNNING), server_id))
         if changed == 0:
-            raise LeaseLost(
-                "This server lost touch with the job history for longer than its lease, so "
-                "another server marked the upload as interrupted; please upload the file again.")
+            raise LeaseLost(LEASE_LOST_MESSAGE)
 
     def has(self, job_id: str) -> bool:
         """True if the history knows job_id."""
@@ -221,13 +222,15 @@ class JobStore(abc.ABC):
             return [(str(other), str(theirs)) for other, theirs in cursor.fetchall()]
 
     def renew(self, server_id: str, name: str,
-              progress: Sequence[tuple[str, int, int, int]] = ()) -> None:
-        """Renews server_id's lease (registering it again if it was taken for dead) and
-        records how far its running jobs are: (job_id, bytes, rows, rejected rows)."""
+              progress: Sequence[tuple[str, int, int, int]] = ()) -> bool:
+        """Renews server_id's lease and records how far its running jobs are: (job_id, bytes,
+        rows, rejected rows). False if the lease had been taken for expired (its jobs failed
+        by another server): the server is registered again."""
         with self._transaction() as cursor:
             cursor.execute(f"UPDATE servers SET renewed_at = {self.NOW_SQL} WHERE server_id = ?",
                            (server_id,))
-            if cursor.rowcount == 0:
+            kept = cursor.rowcount != 0
+            if not kept:
                 cursor.execute(f"INSERT INTO servers (server_id, name, renewed_at) "
                                f"VALUES (?, ?, {self.NOW_SQL})", (server_id, name))
             if progress:
@@ -236,6 +239,7 @@ class JobStore(abc.ABC):
                     "WHERE job_id = ? AND state = ? AND server_id = ?",
                     [(size, rows, rejected, job_id, int(JobState.RUNNING), server_id)
                      for job_id, size, rows, rejected in progress])
+        return kept
 
     def unregister(self, server_id: str) -> None:
         """Forgets a server that stopped cleanly (its jobs have ended)."""

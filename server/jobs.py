@@ -65,7 +65,7 @@ class JobManager:
         if store.shared:
             # Other servers may be running jobs: only those of servers gone quiet are ours to end.
             self._lease = LeaseKeeper(store, self.server_id, lease_seconds, self._progress,
-                                      self._remove_abandoned, self._renewed)
+                                      self._remove_abandoned, self._renewed, self._lease_lost)
             self._lease.start(dataclasses.asdict(limits))
             self._lease.tick()
         else:
@@ -95,6 +95,16 @@ class JobManager:
             running = list(self._running.values())
         return [(record.job_id, record.bytes_received, record.rows_processed,
                  record.rows_rejected) for record in (job.snapshot() for job in running)]
+
+    def _lease_lost(self) -> None:
+        """Stops the uploads that another server marked FAILED while this one was out of
+        touch: their next chunk is refused (LeaseLost)."""
+        with self._mutex:
+            running = list(self._running.values())
+        for job in running:
+            record = self.store.get(job.job_id)
+            if record is None or record.state != JobState.RUNNING:
+                job.lose()
 
     def _renewed(self) -> None:
         if self.on_lease_renewed is not None:

@@ -3,7 +3,9 @@
 Every RENEW_FRACTION of the lease the server renews its lease (writing how far its uploads are,
 so that any server can show their progress) and marks FAILED the jobs of servers that have not
 renewed theirs for a whole lease. A server that dies is noticed within a lease and a renewal
-period: 15 + 5 = 20 s by default.
+period: 15 + 5 = 20 s by default. A server judges others only once it has itself renewed
+without a break for a whole lease (after its start, or after the database was out of reach),
+so that an outage of the database does not make every live server look gone.
 
 Why 15 s: the issue's promise is 30 s; a live server must miss two renewals in a row (a
 database failover, a long pause) before its jobs are taken for abandoned.
@@ -34,10 +36,12 @@ class LeaseKeeper:
     def __init__(self, store: JobStore, server_id: str, lease_seconds: float,
                  progress: Callable[[], Sequence[tuple[str, int, int, int]]],
                  on_abandoned: Callable[[list[str]], None],
-                 on_renewed: Callable[[], None] = lambda: None) -> None:
+                 on_renewed: Callable[[], None] = lambda: None,
+                 on_lost: Callable[[], None] = lambda: None) -> None:
         """progress() lists (job_id, bytes, rows, rejected rows) of this server's running jobs;
         on_abandoned(job_ids) removes the files of jobs found abandoned; on_renewed() is called
-        after each renewal (the history answers)."""
+        after each renewal (the history answers); on_lost() when the lease turns out to have
+        been taken for expired by another server (which failed this server's jobs)."""
         self._store = store
         self._server_id = server_id
         self._name = f"{socket.gethostname()} pid {os.getpid()}"
@@ -45,6 +49,11 @@ class LeaseKeeper:
         self._progress = progress
         self._on_abandoned = on_abandoned
         self._on_renewed = on_renewed
+        self._on_lost = on_lost
+        # Since when renewals have gone through without a break (monotonic seconds): only a
+        # server that has been renewing for a whole lease judges others, so that after an
+        # outage of the database every server first gets the chance to renew its own lease.
+        self._answering_since = time.monotonic()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
@@ -86,16 +95,24 @@ class LeaseKeeper:
     def tick(self) -> None:
         """Renews the lease once and fails the jobs of servers that have not renewed theirs."""
         try:
-            self._store.renew(self._server_id, self._name, self._progress())
-            abandoned = self._store.fail_abandoned(self.lease_seconds, time.time())
+            kept = self._store.renew(self._server_id, self._name, self._progress())
+            if self._failing:
+                log.info("the lease is renewed again")
+                self._failing = False
+                self._answering_since = time.monotonic()
+            abandoned = []
+            if time.monotonic() - self._answering_since >= self.lease_seconds:
+                abandoned = self._store.fail_abandoned(self.lease_seconds, time.time())
         except StoreError as exc:
             if not self._failing:
                 log.error("the lease could not be renewed: %s", exc)
             self._failing = True
             return
-        if self._failing:
-            log.info("the lease is renewed again")
-            self._failing = False
+        if not kept:
+            log.error("this server's lease had expired (the history was out of reach for "
+                      "longer than %g s): its uploads were marked FAILED by another server",
+                      self.lease_seconds)
+            self._on_lost()
         self._on_renewed()
         if abandoned:
             log.warning("marked FAILED %d job(s) whose server stopped renewing its lease: %s",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 from server.aggregation import Aggregator, LimitExceeded, size_text
 from server.departments import Departments
-from server.job_store import JobRecord, JobState, LeaseLost, StoreError
+from server.job_store import LEASE_LOST_MESSAGE, JobRecord, JobState, LeaseLost, StoreError
 from server.output_files import create, publish_rejected, remove_quietly, write_totals
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class UploadJob:
         self._raw_rejected_path = manager.output_dir / f".{record.job_id}.rejected.raw.tmp"
         self.bytes_received = 0
         self._ended = False
+        self._lost = False
         self._raw_rejected = None
         self._aggregator = None
         try:
@@ -101,9 +102,16 @@ class UploadJob:
             self.record = replace(self.record, filename=filename)
             self._manager.store.set_filename(self.job_id, filename)
 
+    def lose(self) -> None:
+        """Another server has marked this job FAILED (this server's lease had expired): the
+        next chunk is refused."""
+        self._lost = True
+
     def count_bytes(self, size: int) -> None:
         """Counts bytes as they arrive, before they are fed; raises LimitExceeded past the size
-        limit."""
+        limit, LeaseLost once the job is lost (see lose)."""
+        if self._lost:
+            raise LeaseLost(LEASE_LOST_MESSAGE)
         self.bytes_received += size
         limit = self._manager.limits.max_upload_bytes
         if self.bytes_received > limit:
@@ -206,6 +214,7 @@ class UploadJob:
             # Another server took this server for gone and marked the job FAILED: so it stays.
             if record.state == JobState.COMPLETED:
                 self._remove_files()
+                self.record = replace(record, state=JobState.FAILED, error=LEASE_LOST_MESSAGE)
                 raise
         except StoreError:  # the history is gone: no file may outlive its record
             if record.state == JobState.COMPLETED:

@@ -191,6 +191,75 @@ def test_a_database_that_goes_away_is_a_sentence_and_comes_back_by_itself(start_
         cluster.stop()
 
 
+def _stalled_upload(address: str, release: threading.Event):
+    """An upload that sends a first chunk, then waits for release before sending the rest;
+    returns the call and its job id."""
+    def chunks():
+        yield sales_pb2.UploadChunk(data=ROWS * 1000, filename="till.csv")
+        release.wait(60)
+        yield sales_pb2.UploadChunk(data=ROWS[len(b"Department Name,Number of Sales\n"):])
+
+    channel = grpc.insecure_channel(address)
+    call = sales_pb2_grpc.SalesServiceStub(channel).UploadCSV.future(chunks(), timeout=90)
+    call.add_done_callback(lambda _: channel.close())
+    return call, dict(call.initial_metadata())["job-id"]
+
+
+def test_an_outage_longer_than_the_lease_fails_no_live_servers_upload(start_server, tmp_path):
+    problem = postgres_missing()
+    if problem:
+        pytest.skip(problem)
+    cluster = Postgres()  # its own: it is stopped and started again
+    try:
+        database = cluster.new_database()
+        live, other = (start_server(tmp_path / name, database=database,
+                                    lease_seconds=LEASE_SECONDS) for name in ("live", "other"))
+        release = threading.Event()
+        call, job_id = _stalled_upload(live.address, release)
+        cluster.pause()
+        threading.Event().wait(LEASE_SECONDS * 1.5)  # the outage: longer than a lease
+        cluster.resume()
+        # The other server renews, then judges, for more than a lease: the live server has
+        # renewed its own lease meanwhile, so its upload goes on.
+        threading.Event().wait(LEASE_SECONDS * 1.5)
+        release.set()
+        job = call.result()
+        assert job.state == sales_pb2.JOB_STATE_COMPLETED and totals(job)[0] == ("Bakery", 5_005)
+        with grpc.insecure_channel(other.address) as channel:
+            assert sales_pb2_grpc.SalesServiceStub(channel).GetJobStatus(
+                sales_pb2.JobStatusRequest(job_id=job_id)) == job
+        live.stop(), other.stop()
+    finally:
+        cluster.stop()
+
+
+def test_an_upload_whose_server_lost_its_lease_is_stopped_with_a_sentence(postgres,
+                                                                          start_server,
+                                                                          tmp_path,
+                                                                          open_history):
+    database = postgres.new_database()
+    server = start_server(tmp_path / "server", database=database, lease_seconds=LEASE_SECONDS)
+    release = threading.Event()
+    call, job_id = _stalled_upload(server.address, release)
+    # What another server does when this one has not renewed its lease in time.
+    assert open_history(database).fail_abandoned(0, time.time()) == [job_id]
+    with grpc.insecure_channel(server.address) as channel:
+        stub = sales_pb2_grpc.SalesServiceStub(channel)
+        # The server finds out at its next renewal; its upload is refused at the next chunk.
+        deadline = time.monotonic() + LEASE_SECONDS * 3
+        while not call.done() and time.monotonic() < deadline:
+            release.set()
+            threading.Event().wait(0.05)
+        with pytest.raises(grpc.RpcError) as lost:
+            call.result()
+        assert lost.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert lost.value.details().startswith("This server lost touch with the job history")
+        job = stub.GetJobStatus(sales_pb2.JobStatusRequest(job_id=job_id))
+        assert job.state == sales_pb2.JOB_STATE_FAILED
+        assert stub.UploadCSV(iter([sales_pb2.UploadChunk(data=ROWS)])).state \
+            == sales_pb2.JOB_STATE_COMPLETED
+
+
 # Several `serve` processes.
 
 @pytest.fixture
