@@ -156,7 +156,7 @@ class SalesServer:
             # cancelled: let that finish too, within the same grace.
             await self._loop.run_in_executor(self._executor, self._jobs.wait_idle,
                                              max(0.0, deadline - self._loop.time()))
-        self._servicer.cut_off_from_now()
+        await self._servicer.cut_off()
         await self._server.stop(None)
         if refusing is not None:
             await refusing

@@ -28,6 +28,8 @@ from server.upload_watch import IdleWatch, UploadIdle
 log = logging.getLogger(__name__)
 
 SERVER_STOPPING_MESSAGE = "The server was stopped during the upload; please upload the file again."
+# How long a stop waits for the uploads it cuts off to be recorded and told why.
+CUT_OFF_SECONDS = 5.0
 # Once uploads have ended and none has started for this long, freed memory goes back to the
 # system (server/memory.py): after the reply has gone, and not between two uploads in a row.
 RELEASE_MEMORY_AFTER_SECONDS = 1.0
@@ -65,11 +67,19 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         # Awaited when a shared history answers again (health back to SERVING).
         self.on_history_available: Callable[[], Awaitable[None]] | None = None
         self._history_failed = False
+        self._uploads: set[asyncio.Task] = set()  # the running UploadCSV handlers
 
-    def cut_off_from_now(self) -> None:
-        """Uploads abandoned from now on were cut off by the server stopping, not cancelled by
+    async def cut_off(self) -> None:
+        """Ends the uploads still running once a stop's grace is over: each is FAILED and its
+        client hears why (UNAVAILABLE, SERVER_STOPPING_MESSAGE) rather than gRPC's "Cancelling
+        all calls". Uploads abandoned from now on were cut off by the server, not cancelled by
         their clients."""
         self._stopping = True
+        uploads = list(self._uploads)
+        for upload in uploads:
+            upload.cancel()
+        if uploads:
+            await asyncio.wait(uploads, timeout=CUT_OFF_SECONDS)
 
     async def _in_thread(self, function: Callable, *args,
                          on_cancel: Callable[[], None] | None = None,
@@ -88,9 +98,12 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             raise
 
     async def UploadCSV(self, _request_iterator, context):
+        task = asyncio.current_task()
+        self._uploads.add(task)
         try:
             return await self._upload(context)
         finally:
+            self._uploads.discard(task)
             try:
                 asyncio.get_running_loop().call_later(RELEASE_MEMORY_AFTER_SECONDS,
                                                       self._release_memory_if_idle)
@@ -127,6 +140,9 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             if not job.ended:
                 await self._in_thread(self._end_quietly, job, None)
             log.info("job %s ended %s", job.job_id, job.record.state.name)
+            if self._stopping and not context.cancelled() \
+                    and job.record.state != JobState.COMPLETED:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, SERVER_STOPPING_MESSAGE)
             raise asyncio.CancelledError from None
         except InputError as exc:
             code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)

@@ -366,8 +366,12 @@ def test_an_upload_cut_off_by_a_stop_is_failed_not_cancelled(start_server, tmp_p
         job_id = dict(call.initial_metadata())["job-id"]
         running.server.stop(grace=0.3)
         release.set()
-        with pytest.raises(grpc.RpcError):
+        with pytest.raises(grpc.RpcError) as stopped:
             call.result()
+    # The client hears why, in the server's words (not gRPC's "Cancelling all calls").
+    assert stopped.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert stopped.value.details() == ("The server was stopped during the upload; please "
+                                       "upload the file again.")
     restarted = start_server(tmp_path / "stopping")
     with open_channel(restarted.address) as channel:
         job = sales_pb2_grpc.SalesServiceStub(channel).GetJobStatus(
