@@ -79,7 +79,12 @@ class StoreError(Exception):
 
 class HistoryUnavailable(StoreError):
     """The history failed while serving (damaged, removed, a disk error, the database gone):
-    no job can be recorded meanwhile; the message is a plain sentence."""
+    no job can be recorded meanwhile; the message is a plain sentence for clients, `detail`
+    what the server's log says (where the history is, what went wrong)."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 class StorageInUse(StoreError):

@@ -105,7 +105,7 @@ class LeaseKeeper:
                 abandoned = self._store.fail_abandoned(self.lease_seconds, time.time())
         except StoreError as exc:
             if not self._failing:
-                log.error("the lease could not be renewed: %s", exc)
+                log.error("the lease could not be renewed: %s", getattr(exc, "detail", exc))
             self._failing = True
             return
         if not kept:

@@ -108,8 +108,8 @@ class PostgresJobStore(JobStore):
             self._pool.open(wait=True, timeout=CONNECT_SECONDS)
         except (psycopg.Error, PoolTimeout) as exc:
             self._pool.close()
-            raise StoreError(f"Cannot use the job history database {self.description} "
-                             f"({_reason(exc)}). Check --database (DATABASE_URL) and that "
+            raise StoreError(f"Cannot use the job history database {self.description}: "
+                             f"{_reason(exc)}. Check --database (DATABASE_URL) and that "
                              "PostgreSQL is running and lets this server in.") from None
 
     @staticmethod
@@ -147,8 +147,10 @@ class PostgresJobStore(JobStore):
                 yield _Cursor(cursor)
         except (psycopg.Error, PoolTimeout) as exc:
             raise HistoryUnavailable(
-                f"The job history database {self.description} cannot be used just now "
-                f"({_reason(exc)}); try again in a moment.") from None
+                "The server cannot reach its job history (a database) just now; try again in "
+                "a moment.",
+                f"the job history database {self.description} cannot be used: "
+                f"{_reason(exc)}") from None
 
     def close(self) -> None:
         self._pool.close()
@@ -160,9 +162,21 @@ def _without_password(url: str) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    """psycopg's first line of a problem, without the connection details it repeats."""
+    """What PostgreSQL (or libpq) said, in a few words, with a hint where one helps."""
     if isinstance(exc, PoolTimeout):
         return f"it did not answer within {CONNECT_SECONDS:g} s"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return re.sub(r"^(connection failed: )?(connection to server at .*?, port \d+ failed: )?", "",
-                  text)
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = re.sub(r"^(connection failed: )?(connection to server at .*?, port \d+ failed: )?",
+                  "", text)
+    text = re.sub(r"^(FATAL|ERROR): +", "", text)
+    text = re.sub(r" Is the server running on that host.*$", "", text)
+    if "no password supplied" in text:
+        return ("it asks for a password and none was given: put it in the URL "
+                "(postgresql://USER:PASSWORD@HOST/DB), in PGPASSWORD or in ~/.pgpass")
+    if "password authentication failed" in text:
+        return f"{text}: check the password (in the URL, PGPASSWORD or ~/.pgpass)"
+    if "invalid integer value" in text or "invalid connection option" in text \
+            or "missing \"=\"" in text:
+        return ("the address is not one PostgreSQL understands (expected "
+                "postgresql://USER@HOST:PORT/DATABASE)")
+    return text

@@ -202,7 +202,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         if self._history_failed:
             return
         self._history_failed = True
-        log.error("%s", error)
+        log.error("%s", error.detail)
         if self.on_history_unavailable is not None:
             await self.on_history_unavailable()
 
