@@ -3,6 +3,7 @@ machine that can reach it (files come through DownloadOutput, never from a share
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,9 @@ def told(action: Callable[[], int], address: str, ca_cert: str | None, err: Text
     except grpc.RpcError as error:
         print(describe_rpc_error(error, address, tls=bool(ca_cert)), file=err)
         return 1
+    except BrokenPipeError:  # the reader stopped reading (`jobs | head -1`): nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         print(f"Cannot write {exc.filename}: {exc.strerror or exc}.", file=err)
         return 2

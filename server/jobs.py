@@ -120,9 +120,10 @@ class JobManager:
         with self._mutex:
             if len(self._slots) >= self.limits.max_concurrent_uploads:
                 most = self.limits.max_concurrent_uploads
+                log.info("an upload was refused: %d already running, the most at once", most)
                 raise LimitExceeded(
-                    f"{most} file{'s are' if most != 1 else ' is'} already being processed, the most "
-                    "at once. Try again in a moment.")
+                    f"{most} file{'s are' if most != 1 else ' is'} already being processed, the "
+                    "most this server takes at once. Try again in a moment.")
             record = JobRecord(job_id=uuid.uuid4().hex, state=JobState.RUNNING,
                                created_at=time.time())
             self.store.add(record, self.server_id)

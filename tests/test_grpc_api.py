@@ -308,8 +308,8 @@ def test_concurrency_limit_refuses_at_once(start_server):
         release.set()
         assert call.result().state == sales_pb2.JOB_STATE_COMPLETED
         assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert error.details() == ("1 file is already being processed, the most at once. Try again "
-                                   "in a moment.")
+        assert error.details() == ("1 file is already being processed, the most this server takes "
+                                   "at once. Try again in a moment.")
         assert upload(stub, SALES).state == sales_pb2.JOB_STATE_COMPLETED
 
 
