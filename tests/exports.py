@@ -72,9 +72,13 @@ def _cell(shape: Shape, value: str) -> str:
 
 def _odd(rng: random.Random, shape: Shape, cells: list[str], name: int,
          value: int) -> list[str]:
-    """A row that is blank, all empty or short, or has an empty name, an unusual value or a
-    quote inside an unquoted name (a character to the csv module, as in `32" TV`)."""
-    kind = rng.randrange(6)
+    """A row that is blank, all empty or short, or has an empty name, an unusual value, a
+    quote inside an unquoted name (a character to the csv module, as in `32" TV`) or a field
+    more than the header (after a number in the last column, an unquoted thousands separator:
+    `Garden,1,200`)."""
+    kind = rng.randrange(7)
+    if kind == 6:
+        return [*cells, "200"]
     if kind == 0:
         return [""]
     if kind == 1:

@@ -338,20 +338,25 @@ def test_whole_file_failures(data, message):
               "without one: 1200."),
     ('"-12,345,678"', 'Number of Sales "-12,345,678" is written with a thousands separator '
                       '(","); write it without one: -12345678.'),
+    ("1,200", 'Number of Sales "1,200" is written with a thousands separator (","); write it '
+              "without one: 1200."),  # unquoted: the row has a field more than the header
+    ("-12,345,678", 'Number of Sales "-12,345,678" is written with a thousands separator '
+                    '(","); write it without one: -12345678.'),
+    ("12,3", None),  # an extra column of "3", ignored as extra columns are: 12
     ("9" * 5000, "Number of Sales 99999999999999999999...99999999 (5,000 characters) is too "
                  "large; the largest total that can be kept is 9,223,372,036,854,775,807."),
     ("0" * 30 + "12", None),  # leading zeros: a small number
     ("3.000", 'Number of Sales "3.000" could be 3 or 3000 (a point between thousands); write '
               "the number without a point."),
     ("12.00", None),  # 12: not the thousands pattern
-], ids=["comma", "point", "several groups", "5000 digits", "leading zeros", "ambiguous",
-        "decimal zeros"])
+], ids=["comma", "point", "several groups", "unquoted comma", "unquoted groups",
+        "an extra column", "5000 digits", "leading zeros", "ambiguous", "decimal zeros"])
 def test_numbers_people_write_are_read_or_rejected_with_their_reason(value, reason):
     data = f"Department Name,Number of Sales\nToys,{value}\nToys,1\n".encode()
     for columnar in (True, False):
         result = aggregate(data, columnar=columnar)
         if reason is None:
-            assert result.totals == [("Toys", int(float(value)) + 1)]
+            assert result.totals == [("Toys", int(float(value.split(",")[0])) + 1)]
             assert not result.rejected_samples
         else:
             assert result.totals == [("Toys", 1)]

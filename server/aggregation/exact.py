@@ -20,6 +20,8 @@ _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(?:([,.' ])[0-9]{3})(?:\1[0-9]{3})*")
 # What varies in one kind of reason: quoted values, numbers.
 _VARIABLE = re.compile(r'"[^"]*"|[0-9][0-9,.]*')
 # 3.000: a decimal 3, or 3000 with a point between thousands (numbers.py)?
+# The first group of a number written with thousands separators.
+_LEADING_GROUP = re.compile(r"[ \t]*[+-]?[0-9]{1,3}")
 _AMBIGUOUS = re.compile(r"[ \t\r\n\v\f]*[+-]?[0-9]{1,3}\.000[ \t\r\n\v\f]*")
 _LINE_END = ("\n", "\r")
 _NEVER_CLOSED = "A quoted field is never closed."
@@ -123,6 +125,8 @@ class ExactPath:
                 continue
             department = row[department_index].strip(WS)
             raw = row[sales_index]
+            if len(row) > header.columns and sales_index == header.columns - 1:
+                raw = _with_unquoted_thousands(row, sales_index, header.delimiter)
             if department and raw.isdigit() and raw.isascii() and len(raw) < 19:
                 value = int(raw)  # the common case, within 64 bits by its length
             else:
@@ -182,6 +186,17 @@ class _Lines:
 def _record_length(lines: list[str]) -> int:
     """A record's length in bytes, without its final line end."""
     return sum(len(line) for line in lines) - len(lines[-1]) + len(lines[-1].rstrip("\r\n"))
+
+
+def _with_unquoted_thousands(row: list[str], sales: int, delimiter: str) -> str:
+    """The last column's value as written when a thousands separator cut it into fields
+    (`Garden,1,200`, unquoted, where the header has Number of Sales last): "1,200", which is
+    rejected as such; else the field as it is."""
+    raw = row[sales]
+    if delimiter == "," and _LEADING_GROUP.fullmatch(raw) and all(
+            len(cell) == 3 and cell.isdigit() and cell.isascii() for cell in row[sales + 1:]):
+        return ",".join(row[sales:])
+    return raw
 
 
 def _too_few_fields(count: int, needed: int) -> str:

@@ -48,6 +48,7 @@ class Header:
     department: int  # column positions
     sales: int
     arrow: ArrowOptions
+    columns: int = 0  # in the header row
 
     @property
     def needed(self) -> int:
@@ -106,7 +107,7 @@ def _header(line: str, line_number: int) -> Header:
         raise InputError(f"The header row (line {line_number}) has no "
                          f"{columns} {plural}. Columns found: {found}.") from None
     return Header(delimiter, department, sales,
-                  _arrow_options(delimiter, len(names), department, sales))
+                  _arrow_options(delimiter, len(names), department, sales), len(names))
 
 
 def _columns_found(cells: list[str], most: int = 12, longest: int = 40) -> str:
