@@ -12,9 +12,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from server.job_store import SCHEMA_VERSION, HistoryUnavailable, JobStore, StoreError
 
-# Connections kept open to the database: one per upload slot is plenty (a job talks to the
-# history when it starts, names its file and ends), plus the lease's and the calls' that read.
-POOL_SIZE = 12
+# Connections kept open to the database, all opened at start (so that a server's use of the
+# database does not grow under load): each call holds one for a few milliseconds (a job talks
+# to the history when it starts, names its file and ends; the lease every few seconds).
+POOL_SIZE = 10
 # How long a call waits for the database (a connection, then a statement) before the
 # history counts as unavailable for that call.
 CONNECT_SECONDS = 5.0
@@ -96,7 +97,8 @@ class PostgresJobStore(JobStore):
                     "options": f"-c statement_timeout={STATEMENT_MILLISECONDS}"}
         # Each connection is checked as it is taken (one round trip), so that the first calls
         # after the database restarted do not fail on connections it closed.
-        self._pool = ConnectionPool(url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_SECONDS,
+        self._pool = ConnectionPool(url, min_size=POOL_SIZE, max_size=POOL_SIZE,
+                                    timeout=CONNECT_SECONDS,
                                     open=False, kwargs=settings, name="sales-csv-history",
                                     check=ConnectionPool.check_connection)
         try:
