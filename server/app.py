@@ -223,6 +223,7 @@ def create_server(address: str, config: ServerConfig | None = None,
                           config.lease_seconds)
         servicer = SalesServicer(jobs, executor)
         jobs.on_lease_renewed = lambda: _on_loop(loop, servicer.history_answers())
+        jobs.on_lease_failed = lambda error: _on_loop(loop, servicer.history_fails(error))
         # An asyncio server belongs to the loop it is made on.
         grpc_server, health_servicer, port = asyncio.run_coroutine_threadsafe(
             _build(address, config, servicer), loop).result()

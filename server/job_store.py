@@ -16,6 +16,7 @@ import abc
 import enum
 import json
 import logging
+import re
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -284,9 +285,17 @@ def open_store(database: str | None, storage_dir: Path, private: bool = True) ->
             raise StoreError("This copy of the program cannot keep its history in PostgreSQL: "
                              "run the server from the source (README, \"Several servers\").") from None
         return PostgresJobStore(database, private=private)
-    raise StoreError(f"The database address {database!r} is not one this server can use: "
+    raise StoreError(f"The database address {shown_address(database)!r} is not one this server "
+                     "can use: "
                      "give sqlite:///PATH or postgresql://USER@HOST/DATABASE (--database, "
                      "DATABASE_URL).")
+
+
+def shown_address(url: str) -> str:
+    """A database address as it may be shown or logged: without its password, whether in the
+    URL (`user:secret@`, even unencoded) or as a keyword (`password=secret`)."""
+    url = re.sub(r"(://[^:/@]*):.*@", r"\1@", url)
+    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", url, flags=re.IGNORECASE)
 
 
 def _record(row: Sequence) -> JobRecord:

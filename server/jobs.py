@@ -13,7 +13,7 @@ from typing import Callable
 
 from server.aggregation import LimitExceeded
 from server.departments import Departments
-from server.job_store import INTERRUPTED_MESSAGE, JobRecord, JobState, JobStore
+from server.job_store import INTERRUPTED_MESSAGE, JobRecord, JobState, JobStore, StoreError
 from server.leases import LeaseKeeper
 from server.limits import DEFAULT_LEASE_SECONDS, Limits
 from server.output_files import remove_quietly, temporary_path
@@ -60,12 +60,15 @@ class JobManager:
         self._idle = threading.Condition(self._mutex)
         output_dir.mkdir(mode=store.folder_mode, parents=True, exist_ok=True)
         self._lease = None
-        # Called (on the lease's thread) each time the lease is renewed: the history answers.
+        # Called (on the lease's thread) each time the lease is renewed (the history answers),
+        # and each time a renewal fails (it does not).
         self.on_lease_renewed: Callable[[], None] | None = None
+        self.on_lease_failed: Callable[[StoreError], None] | None = None
         if store.shared:
             # Other servers may be running jobs: only those of servers gone quiet are ours to end.
             self._lease = LeaseKeeper(store, self.server_id, lease_seconds, self._progress,
-                                      self._remove_abandoned, self._renewed, self._lease_lost)
+                                      self._remove_abandoned, self._renewed, self._lease_lost,
+                                      self._renewal_failed)
             self._lease.start(dataclasses.asdict(limits))
             self._lease.tick()
         else:
@@ -105,6 +108,10 @@ class JobManager:
             record = self.store.get(job.job_id)
             if record is None or record.state != JobState.RUNNING:
                 job.lose()
+
+    def _renewal_failed(self, error: StoreError) -> None:
+        if self.on_lease_failed is not None:
+            self.on_lease_failed(error)
 
     def _renewed(self) -> None:
         if self.on_lease_renewed is not None:

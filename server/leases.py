@@ -37,11 +37,13 @@ class LeaseKeeper:
                  progress: Callable[[], Sequence[tuple[str, int, int, int]]],
                  on_abandoned: Callable[[list[str]], None],
                  on_renewed: Callable[[], None] = lambda: None,
-                 on_lost: Callable[[], None] = lambda: None) -> None:
+                 on_lost: Callable[[], None] = lambda: None,
+                 on_failed: Callable[[StoreError], None] = lambda error: None) -> None:
         """progress() lists (job_id, bytes, rows, rejected rows) of this server's running jobs;
         on_abandoned(job_ids) removes the files of jobs found abandoned; on_renewed() is called
-        after each renewal (the history answers); on_lost() when the lease turns out to have
-        been taken for expired by another server (which failed this server's jobs)."""
+        after each renewal (the history answers), on_failed(error) after each renewal that
+        failed (it does not); on_lost() when the lease turns out to have been taken for expired
+        by another server (which failed this server's jobs)."""
         self._store = store
         self._server_id = server_id
         self._name = f"{socket.gethostname()} pid {os.getpid()}"
@@ -50,6 +52,7 @@ class LeaseKeeper:
         self._on_abandoned = on_abandoned
         self._on_renewed = on_renewed
         self._on_lost = on_lost
+        self._on_failed = on_failed
         # Since when renewals have gone through without a break (monotonic seconds): only a
         # server that has been renewing for a whole lease judges others, so that after an
         # outage of the database every server first gets the chance to renew its own lease.
@@ -107,11 +110,12 @@ class LeaseKeeper:
             if not self._failing:
                 log.error("the lease could not be renewed: %s", getattr(exc, "detail", exc))
             self._failing = True
+            self._on_failed(exc)
             return
         if not kept:
-            log.error("this server's lease had expired (the history was out of reach for "
-                      "longer than %g s): its uploads were marked FAILED by another server",
-                      self.lease_seconds)
+            log.error("this server's lease had expired (it had not renewed it for %g s: the "
+                      "history out of reach, or this server paused): its uploads were marked "
+                      "FAILED by another server", self.lease_seconds)
             self._on_lost()
         self._on_renewed()
         if abandoned:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from contextlib import contextmanager
@@ -10,7 +11,8 @@ from typing import Iterator
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from server.job_store import SCHEMA_VERSION, HistoryUnavailable, JobStore, StoreError
+from server.job_store import (SCHEMA_VERSION, HistoryUnavailable, JobStore, StoreError,
+                              shown_address)
 
 # Connections to the database: each call holds one for a few milliseconds (a job talks to the
 # history when it starts, names its file and ends; the lease every few seconds). KEPT_OPEN are
@@ -95,7 +97,10 @@ class PostgresJobStore(JobStore):
         if the database cannot be used."""
         self.file_mode = 0o600 if private else 0o640
         self.folder_mode = 0o700 if private else 0o750
-        self.description = _without_password(url)
+        self.description = shown_address(url)
+        # The pool says every failed reconnection in two lines at WARNING; the lease says an
+        # outage once, at ERROR, and when it is over.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
         settings = {"connect_timeout": int(CONNECT_SECONDS), "application_name": "sales-csv",
                     "options": f"-c statement_timeout={STATEMENT_MILLISECONDS}"}
         # Each connection is checked as it is taken (one round trip), so that the first calls
@@ -159,11 +164,6 @@ class PostgresJobStore(JobStore):
 
     def close(self) -> None:
         self._pool.close()
-
-
-def _without_password(url: str) -> str:
-    """The URL as it may be shown: without a password."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1@", url)
 
 
 def _reason(exc: BaseException) -> str:

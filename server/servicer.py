@@ -17,7 +17,7 @@ from server.departments import Departments
 from server import job_results
 from server.job_replies import (DEPARTMENTS_BUDGET, PAGE_DEPARTMENTS, encode_departments,
                                 encode_job, job_message)
-from server.job_store import HistoryUnavailable, JobRecord, JobState, LeaseLost
+from server.job_store import HistoryUnavailable, JobRecord, JobState, LeaseLost, StoreError
 from server.jobs import JobManager, JobRunning, NoResult, is_job_id
 from server.memory import release_unused
 from server.request_guard import UnreadableMessage
@@ -197,12 +197,17 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         if self.on_history_available is not None:
             await self.on_history_available()
 
-    async def _report_history(self, error: HistoryUnavailable) -> None:
+    async def history_fails(self, error: StoreError) -> None:
+        """The history does not answer (a shared database out of reach, seen by the lease):
+        health turns NOT_SERVING, as when a call finds it so."""
+        await self._report_history(error)
+
+    async def _report_history(self, error: StoreError) -> None:
         """Once: logs the failure and turns health NOT_SERVING."""
         if self._history_failed:
             return
         self._history_failed = True
-        log.error("%s", error.detail)
+        log.error("%s", getattr(error, "detail", error))
         if self.on_history_unavailable is not None:
             await self.on_history_unavailable()
 

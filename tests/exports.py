@@ -77,8 +77,9 @@ def _odd(rng: random.Random, shape: Shape, cells: list[str], name: int,
     more than the header (after a number in the last column, an unquoted thousands separator:
     `Garden,1,200`)."""
     kind = rng.randrange(7)
-    if kind == 6:
-        return [*cells, "200"]
+    if kind == 6:  # after the number, or at the end of the row
+        at = value + 1 if rng.random() < 0.5 else len(cells)
+        return [*cells[:at], "200", *cells[at:]]
     if kind == 0:
         return [""]
     if kind == 1:

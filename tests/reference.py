@@ -153,12 +153,15 @@ def aggregate(data: bytes) -> Outcome:
             continue
         name = fields[department].strip(WS)
         raw = fields[sales]
-        # Number of Sales last in the header, and the row goes on in groups of three digits:
-        # an unquoted thousands separator ("Garden,1,200"), read as the number it was.
-        if (delimiter == "," and sales == len(names) - 1 and len(fields) > len(names)
+        # A row with k fields more than the header whose k fields after the number are groups
+        # of three digits: an unquoted thousands separator ("Garden,1,200"), read as the
+        # number it was.
+        extra = len(fields) - len(names)
+        groups = fields[sales + 1:sales + 1 + extra]
+        if (delimiter == "," and extra > 0 and len(groups) == extra
                 and re.fullmatch(r"[ \t]*[+-]?[0-9]{1,3}", raw)
-                and all(re.fullmatch(r"[0-9]{3}", cell) for cell in fields[sales + 1:])):
-            raw = ",".join(fields[sales:])
+                and all(re.fullmatch(r"[0-9]{3}", cell) for cell in groups)):
+            raw = ",".join(fields[sales:sales + 1 + extra])
         match = NUMBER.fullmatch(raw)
         if not name:
             rejected.append((line, "Department Name is empty."))

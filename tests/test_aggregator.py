@@ -331,6 +331,16 @@ def test_whole_file_failures(data, message):
         assert str(info.value) == message
 
 
+def test_an_unquoted_thousands_separator_is_found_in_any_column():
+    data = b"Number of Sales,Department Name,Date\n1,200,Garden,2024-01-01\n7,Toys,2024-01-01\n"
+    for columnar in (True, False):
+        result = aggregate(data, columnar=columnar)
+        assert result.totals == [("Toys", 7)]
+        assert result.rejected_samples == [Rejection(2, 'Number of Sales "1,200" is written '
+                                                     'with a thousands separator (","); write '
+                                                     "it without one: 1200.")]
+
+
 @pytest.mark.parametrize("value, reason", [
     ('"1,200"', 'Number of Sales "1,200" is written with a thousands separator (","); write it '
                 "without one: 1200."),

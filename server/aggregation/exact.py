@@ -125,8 +125,8 @@ class ExactPath:
                 continue
             department = row[department_index].strip(WS)
             raw = row[sales_index]
-            if len(row) > header.columns and sales_index == header.columns - 1:
-                raw = _with_unquoted_thousands(row, sales_index, header.delimiter)
+            if len(row) > header.columns:
+                raw = _with_unquoted_thousands(row, sales_index, header)
             if department and raw.isdigit() and raw.isascii() and len(raw) < 19:
                 value = int(raw)  # the common case, within 64 bits by its length
             else:
@@ -188,14 +188,17 @@ def _record_length(lines: list[str]) -> int:
     return sum(len(line) for line in lines) - len(lines[-1]) + len(lines[-1].rstrip("\r\n"))
 
 
-def _with_unquoted_thousands(row: list[str], sales: int, delimiter: str) -> str:
-    """The last column's value as written when a thousands separator cut it into fields
-    (`Garden,1,200`, unquoted, where the header has Number of Sales last): "1,200", which is
-    rejected as such; else the field as it is."""
+def _with_unquoted_thousands(row: list[str], sales: int, header: Header) -> str:
+    """The Number of Sales value as written when a thousands separator cut it into fields
+    (`Garden,1,200`, unquoted): the fields a row has beyond the header are groups of three
+    digits right after the value, so "1,200", which is rejected as such; else the field as it
+    is (other extra fields are extra columns, ignored)."""
     raw = row[sales]
-    if delimiter == "," and _LEADING_GROUP.fullmatch(raw) and all(
-            len(cell) == 3 and cell.isdigit() and cell.isascii() for cell in row[sales + 1:]):
-        return ",".join(row[sales:])
+    extra = len(row) - header.columns
+    groups = row[sales + 1:sales + 1 + extra]
+    if header.delimiter == "," and len(groups) == extra and _LEADING_GROUP.fullmatch(raw) \
+            and all(len(cell) == 3 and cell.isdigit() and cell.isascii() for cell in groups):
+        return ",".join(row[sales:sales + 1 + extra])
     return raw
 
 
