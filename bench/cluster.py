@@ -69,8 +69,12 @@ class Postgres:
         if user is not None:
             entry = pwd.getpwnam(user)
             os.chown(self.folder, entry.pw_uid, entry.pw_gid)
+        # runuser rather than subprocess's user=: changing user makes Python fork() instead of
+        # vfork(), and gRPC's fork handlers then run in the child of a process with gRPC
+        # threads, which crashed pg_ctl (SIGSEGV) now and then.
+        as_user = ["runuser", "-u", user, "--"] if user is not None else []
         self._run = lambda *command: subprocess.run(
-            [str(bin_dir / command[0]), *command[1:]], check=True, user=user,
+            [*as_user, str(bin_dir / command[0]), *command[1:]], check=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.port = free_port()
         data = self.folder / "data"
