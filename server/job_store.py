@@ -123,6 +123,8 @@ class JobStore(abc.ABC):
     NOW_SQL = ""
     # Signs page tokens, so that any server sharing the store accepts another one's.
     page_token_key = b""
+    # The longest a call may wait for the database before it counts as out of reach.
+    longest_wait_seconds = 0.0
 
     @abc.abstractmethod
     def _transaction(self) -> AbstractContextManager[Any]:

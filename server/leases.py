@@ -4,8 +4,9 @@ Every RENEW_FRACTION of the lease the server renews its lease (writing how far i
 so that any server can show their progress) and marks FAILED the jobs of servers that have not
 renewed theirs for a whole lease. A server that dies is noticed within a lease and a renewal
 period: 15 + 5 = 20 s by default. A server judges others only once it has itself renewed
-without a break for a whole lease (after its start, or after the database was out of reach),
-so that an outage of the database does not make every live server look gone.
+without a break for a whole lease, a renewal period and the longest wait for the database
+(15 + 5 + 7 = 27 s) after the database was out of reach for it, so that an outage of the
+database does not make every live server look gone.
 
 Why 15 s: the issue's promise is 30 s; a live server must miss two renewals in a row (a
 database failover, a long pause) before its jobs are taken for abandoned.
@@ -56,7 +57,7 @@ class LeaseKeeper:
         # Since when renewals have gone through without a break (monotonic seconds): only a
         # server that has been renewing for a whole lease judges others, so that after an
         # outage of the database every server first gets the chance to renew its own lease.
-        self._answering_since = time.monotonic()
+        self._answering_since = float("-inf")  # (at start it may judge at once)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
@@ -104,7 +105,11 @@ class LeaseKeeper:
                 self._failing = False
                 self._answering_since = time.monotonic()
             abandoned = []
-            if time.monotonic() - self._answering_since >= self.lease_seconds:
+            # Others get a whole lease after this server is back, plus what one of their
+            # renewals may take to find the database back, plus a renewal period.
+            judge_after = (self.lease_seconds * (1 + RENEW_FRACTION)
+                           + self._store.longest_wait_seconds)
+            if time.monotonic() - self._answering_since >= judge_after:
                 abandoned = self._store.fail_abandoned(self.lease_seconds, time.time())
         except StoreError as exc:
             if not self._failing:

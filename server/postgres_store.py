@@ -21,8 +21,10 @@ from server.job_store import (SCHEMA_VERSION, HistoryUnavailable, JobStore, Stor
 # come back sooner after the database restarts (1.8 s with 1, 6.8 s with 10).
 KEPT_OPEN = 4
 POOL_SIZE = 10
-# How long a call waits for the database (a connection, then a statement) before the
-# history counts as unavailable for that call.
+# How long a call waits for one of the pool's connections, then for one of its own (the pool
+# reconnects after an outage with growing pauses; a connection of the call's own finds the
+# database back at once), before the history counts as unavailable for that call.
+POOL_WAIT_SECONDS = 2.0
 CONNECT_SECONDS = 5.0
 STATEMENT_MILLISECONDS = 15_000
 # Taken while the schema is made or upgraded, so that servers starting together take turns.
@@ -105,8 +107,10 @@ class PostgresJobStore(JobStore):
                     "options": f"-c statement_timeout={STATEMENT_MILLISECONDS}"}
         # Each connection is checked as it is taken (one round trip), so that the first calls
         # after the database restarted do not fail on connections it closed.
+        self._url, self._settings = url, settings
+        self.longest_wait_seconds = POOL_WAIT_SECONDS + CONNECT_SECONDS
         self._pool = ConnectionPool(url, min_size=KEPT_OPEN, max_size=POOL_SIZE,
-                                    timeout=CONNECT_SECONDS,
+                                    timeout=POOL_WAIT_SECONDS,
                                     open=False, kwargs=settings, name="sales-csv-history",
                                     check=ConnectionPool.check_connection)
         try:
@@ -152,7 +156,7 @@ class PostgresJobStore(JobStore):
     @contextmanager
     def _transaction(self) -> Iterator[_Cursor]:
         try:
-            with self._pool.connection() as connection, connection.transaction(), \
+            with self._connection() as connection, connection.transaction(), \
                     connection.cursor() as cursor:
                 yield _Cursor(cursor)
         except (psycopg.Error, PoolTimeout) as exc:
@@ -161,6 +165,21 @@ class PostgresJobStore(JobStore):
                 "a moment.",
                 f"the job history database {self.description} cannot be used: "
                 f"{_reason(exc)}") from None
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """One of the pool's connections, or, when the pool has none to give within
+        POOL_WAIT_SECONDS (all busy, or reconnecting after an outage), one of the call's own."""
+        try:
+            connection = self._pool.getconn()
+        except PoolTimeout:
+            with psycopg.connect(self._url, **self._settings) as own:
+                yield own
+            return
+        try:
+            yield connection
+        finally:
+            self._pool.putconn(connection)
 
     def close(self) -> None:
         self._pool.close()
