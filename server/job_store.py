@@ -223,24 +223,26 @@ class JobStore(abc.ABC):
         """Records a server that is about to run jobs, its lease renewed now, with its
         settings (what its uploads are held to); returns the other servers' (name, settings)."""
         with self._transaction() as cursor:
-            cursor.execute(f"INSERT INTO servers (server_id, name, settings, renewed_at) "
-                           f"VALUES (?, ?, ?, {self.NOW_SQL})", (server_id, name, settings))
+            self._insert_server(cursor, server_id, name, settings)
             cursor.execute("SELECT name, settings FROM servers WHERE server_id != ?",
                            (server_id,))
             return [(str(other), str(theirs)) for other, theirs in cursor.fetchall()]
 
-    def renew(self, server_id: str, name: str,
+    def _insert_server(self, cursor, server_id: str, name: str, settings: str) -> None:
+        cursor.execute(f"INSERT INTO servers (server_id, name, settings, renewed_at) "
+                       f"VALUES (?, ?, ?, {self.NOW_SQL})", (server_id, name, settings))
+
+    def renew(self, server_id: str, name: str, settings: str,
               progress: Sequence[tuple[str, int, int, int]] = ()) -> bool:
         """Renews server_id's lease and records how far its running jobs are: (job_id, bytes,
         rows, rejected rows). False if the lease had been taken for expired (its jobs failed
-        by another server): the server is registered again."""
+        by another server): the server is registered again, with its name and settings."""
         with self._transaction() as cursor:
             cursor.execute(f"UPDATE servers SET renewed_at = {self.NOW_SQL} WHERE server_id = ?",
                            (server_id,))
             kept = cursor.rowcount != 0
             if not kept:
-                cursor.execute(f"INSERT INTO servers (server_id, name, renewed_at) "
-                               f"VALUES (?, ?, {self.NOW_SQL})", (server_id, name))
+                self._insert_server(cursor, server_id, name, settings)
             if progress:
                 cursor.executemany(
                     "UPDATE jobs SET bytes_received = ?, rows_processed = ?, rows_rejected = ? "

@@ -77,7 +77,6 @@ class JobManager:
             for job_id in abandoned:
                 log.warning("job %s was interrupted by a restart; marked FAILED", job_id)
             self._remove_abandoned(abandoned)
-            store.register(self.server_id, "")
         # Temporary files of jobs that have ended are leftovers (a running job's are not,
         # whichever server runs it).
         for path in output_dir.glob(".*.tmp"):
@@ -207,13 +206,9 @@ class JobManager:
         """Removes a job's files and history entry; returns the job as it was, or None if there
         is no such job. JobRunning while it runs."""
         with self._mutex:
-            if job_id in self._running:
-                raise JobRunning(job_id)
-            record = self.store.get(job_id)
+            record = self.ended(job_id)  # JobRunning while it runs, here or on another server
             if record is None:
                 return None
-            if record.state == JobState.RUNNING:  # on another server
-                raise JobRunning(job_id)
             if self._paged is not None and self._paged[0] == job_id:
                 self._paged = None
             self.remove_job_files(job_id)

@@ -54,20 +54,22 @@ class LeaseKeeper:
         self._on_renewed = on_renewed
         self._on_lost = on_lost
         self._on_failed = on_failed
-        # Since when renewals have gone through without a break (monotonic seconds): only a
-        # server that has been renewing for a whole lease judges others, so that after an
-        # outage of the database every server first gets the chance to renew its own lease.
+        # Since when renewals have gone through without a break (monotonic seconds): after an
+        # outage of the database a server judges others only once they have all had the chance
+        # to renew their own leases (see tick).
         self._answering_since = float("-inf")  # (at start it may judge at once)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failing = False
+        self._settings = ""  # what this server's uploads are held to (JSON), once started
 
     def start(self, settings: dict[str, object]) -> None:
         """Registers the server with the settings its uploads are held to, warns of other
         servers whose settings differ, and starts renewing (raises StoreError if it cannot
         register)."""
-        for other, theirs in self._store.register(self._server_id, self._name,
-                                                  json.dumps(settings, sort_keys=True)):
+        self._settings = json.dumps(settings, sort_keys=True)
+        others = self._store.register(self._server_id, self._name, self._settings)
+        for other, theirs in others:
             try:
                 theirs = json.loads(theirs)
             except ValueError:
@@ -99,7 +101,8 @@ class LeaseKeeper:
     def tick(self) -> None:
         """Renews the lease once and fails the jobs of servers that have not renewed theirs."""
         try:
-            kept = self._store.renew(self._server_id, self._name, self._progress())
+            kept = self._store.renew(self._server_id, self._name, self._settings,
+                                     self._progress())
             if self._failing:
                 log.info("the lease is renewed again")
                 self._failing = False

@@ -126,7 +126,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         except OutputError as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         except HistoryUnavailable as exc:
-            await self._report_history(exc)
+            await self.history_fails(exc)
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         log.info("job %s started", job.job_id)
         code = message = None
@@ -151,7 +151,7 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         except UploadIdle as exc:
             code, message = grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
         except HistoryUnavailable as exc:
-            await self._report_history(exc)
+            await self.history_fails(exc)
             code, message = grpc.StatusCode.UNAVAILABLE, str(exc)
         except LeaseLost as exc:
             code, message = grpc.StatusCode.UNAVAILABLE, str(exc)
@@ -198,12 +198,8 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
             await self.on_history_available()
 
     async def history_fails(self, error: StoreError) -> None:
-        """The history does not answer (a shared database out of reach, seen by the lease):
-        health turns NOT_SERVING, as when a call finds it so."""
-        await self._report_history(error)
-
-    async def _report_history(self, error: StoreError) -> None:
-        """Once: logs the failure and turns health NOT_SERVING."""
+        """The history does not answer (a call found it so, or the lease of a shared one):
+        once, logs the failure and turns health NOT_SERVING."""
         if self._history_failed:
             return
         self._history_failed = True
@@ -358,5 +354,5 @@ class SalesServicer(sales_pb2_grpc.SalesServiceServicer):
         try:
             return await self._in_thread(function, *args)
         except HistoryUnavailable as exc:
-            await self._report_history(exc)
+            await self.history_fails(exc)
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))

@@ -93,7 +93,7 @@ def test_the_jobs_of_a_server_that_stops_renewing_are_failed_and_no_others(datab
     deadline = time.monotonic() + 10
     abandoned = []
     while not abandoned and time.monotonic() < deadline:
-        store.renew("live", "live", [("1" * 32, 100, 7, 1)])
+        store.renew("live", "live", "", [("1" * 32, 100, 7, 1)])
         abandoned = store.fail_abandoned(0.3, time.time())
         threading.Event().wait(0.1)
     assert abandoned == ["2" * 32]

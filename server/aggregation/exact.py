@@ -19,9 +19,9 @@ _NUMBER = re.compile(r"[ \t\r\n\v\f]*([+-]?[0-9]+)(?:\.0*)?[ \t\r\n\v\f]*")
 _THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(?:([,.' ])[0-9]{3})(?:\1[0-9]{3})*")
 # What varies in one kind of reason: quoted values, numbers.
 _VARIABLE = re.compile(r'"[^"]*"|[0-9][0-9,.]*')
-# 3.000: a decimal 3, or 3000 with a point between thousands (numbers.py)?
 # The first group of a number written with thousands separators.
 _LEADING_GROUP = re.compile(r"[ \t]*[+-]?[0-9]{1,3}")
+# 3.000: a decimal 3, or 3000 with a point between thousands (numbers.py)?
 _AMBIGUOUS = re.compile(r"[ \t\r\n\v\f]*[+-]?[0-9]{1,3}\.000[ \t\r\n\v\f]*")
 _LINE_END = ("\n", "\r")
 _NEVER_CLOSED = "A quoted field is never closed."

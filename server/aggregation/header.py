@@ -48,7 +48,7 @@ class Header:
     department: int  # column positions
     sales: int
     arrow: ArrowOptions
-    columns: int = 0  # in the header row
+    columns: int  # in the header row
 
     @property
     def needed(self) -> int:
