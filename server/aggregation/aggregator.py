@@ -201,12 +201,8 @@ class Aggregator:
         left = self._columnar.aggregate(layout)
         if left is None:
             return False
-        state = self._state
-        line_base = state.line_base
-        for line, raw in left:
-            state.line_base = line - 1
-            self._exact.aggregate(raw, True)
-        state.line_base = line_base
+        if left:
+            self._exact.aggregate_records(left)
         return True
 
 

@@ -10,7 +10,7 @@ import pyarrow.csv
 from server.aggregation.header import WS, ArrowOptions
 from server.aggregation.merge import Partials, group
 from server.aggregation.numbers import whole_numbers
-from server.aggregation.records import Layout, physical_lines
+from server.aggregation.records import Layout
 from server.aggregation.state import ParseState
 from server.aggregation.tuning import Tuning
 from server.departments import value_offsets
@@ -46,7 +46,7 @@ class ColumnarPath:
             return None
         rows = lines = table.num_rows
         if layout.quoted:
-            lines = physical_lines(layout.data)
+            lines = layout.lines()
             # Rows and lines part ways at line breaks inside quoted fields, and only there.
             if lines != rows and lines - layout.line_ends_in_quotes() != rows:
                 return None
@@ -59,10 +59,9 @@ class ColumnarPath:
         partial, bound, grouped, left = sums
         handed = []
         if len(left):
-            records = layout.records()
-            if records.count != rows:
+            handed = layout.rows(left, rows)
+            if handed is None:
                 return None
-            handed = [records.row(index) for index in left.tolist()]
         if partial is not None:
             self._partials.add(partial, bound, grouped)
         state = self._state

@@ -75,11 +75,25 @@ class ExactPath:
             last = lines[-1]
             if not last.endswith(_LINE_END) or last.endswith("\r"):
                 self._state.pending = lines.pop().encode("latin-1")
-        self._read_rows(lines, final)
+        first = self._state.line_base + 1
+        self._state.line_base += self._read_rows(lines, final, range(first, first + len(lines)))
         if len(self._state.pending) > self._max_field_bytes:  # a quoted field that goes on
             raise row_too_long(self._max_field_bytes)
 
-    def _read_rows(self, lines: list[str], final: bool) -> None:
+    def aggregate_records(self, records: list[tuple[int, bytes]]) -> None:
+        """Aggregates whole records, each given with the physical line it starts on (one
+        reader for them all: a reader a record took most of a bad row's time)."""
+        lines: list[str] = []
+        numbers: list[int] = []
+        for line, raw in records:
+            own = list(io.StringIO(raw.decode("latin-1"), newline=""))
+            lines += own
+            numbers += range(line, line + len(own))
+        self._read_rows(lines, True, numbers)
+
+    def _read_rows(self, lines: list[str], final: bool, numbers: range | list[int]) -> int:
+        """Sums the rows of lines, line i being the file's line numbers[i]; returns how many
+        lines were used (the rest are the state's pending bytes)."""
         cursor = _Lines(lines)
         # The csv module's field limit is process-wide: raised (never lowered) past ours, a field
         # it refuses belongs to a row too long anyway, and its error needs no reading of the
@@ -87,17 +101,16 @@ class ExactPath:
         # in the field but not in the row's length.
         allow_csv_fields(self._max_field_bytes + 1)
         reader = csv.reader(cursor, delimiter=self._header.delimiter, strict=True)
-        processed, used = self._sum_rows(reader, cursor, final)
+        processed, used = self._sum_rows(reader, cursor, final, numbers)
         self._state.rows_processed += processed
-        self._state.line_base += used
+        return used
 
-    def _sum_rows(self, reader: Iterator[list[str]], cursor: _Lines,
-                  final: bool) -> tuple[int, int]:
+    def _sum_rows(self, reader: Iterator[list[str]], cursor: _Lines, final: bool,
+                  numbers: range | list[int]) -> tuple[int, int]:
         """Sums rows until the reader stops; returns (rows summed, lines used)."""
         lines, header, totals = cursor.lines, self._header, self._state.totals
         department_index, sales_index, needed = header.department, header.sales, header.needed
         limit = self._max_field_bytes
-        base = self._state.line_base + 1
         processed = 0
         while True:
             start = cursor.position
@@ -111,7 +124,7 @@ class ExactPath:
                         self._state.pending
                     return processed, start
                 reason = self._quoting_reason(lines[start:cursor.position], cursor.exhausted)
-                self._reject(base + start, reason, lines[start:cursor.position])
+                self._reject(numbers[start], reason, lines[start:cursor.position])
                 continue
             end = cursor.position
             # Cheap test first (one line, terminator included), exact length only when close.
@@ -120,7 +133,7 @@ class ExactPath:
                     raise row_too_long(limit)
             if len(row) < needed:
                 if row and any(cell.strip(WS) for cell in row):
-                    self._reject(base + start, _too_few_fields(len(row), needed),
+                    self._reject(numbers[start], _too_few_fields(len(row), needed),
                                  lines[start:end])
                 continue
             department = row[department_index].strip(WS)
@@ -133,7 +146,7 @@ class ExactPath:
                 value = _value_or_reason(row, department, raw)
                 if not isinstance(value, int):
                     if value is not None:
-                        self._reject(base + start, value, lines[start:end])
+                        self._reject(numbers[start], value, lines[start:end])
                     continue
             if department in totals:
                 totals[department] += value

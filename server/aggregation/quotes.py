@@ -4,32 +4,66 @@ from __future__ import annotations
 
 import numpy
 
+from server.aggregation.bits import Bits
+
 QUOTE, LF, CR = ord('"'), ord("\n"), ord("\r")
-# Quotes are looked for this many bytes at a time, so that the allocator reuses the
+# Quote positions are found this many bytes at a time, so that the allocator reuses the
 # temporaries: a whole block's (8 MB of positions for a block of quoted fields) had their pages
 # faulted in afresh block after block, about a quarter of the time of a file with every field
 # quoted.
 _SEGMENT = 1 << 20
-# Quote counts are kept at every step of this many bytes (a divisor of _SEGMENT): the quotes
-# before any position are then a count at a step plus a count of the bytes since.
-COUNT_STEP = 1 << 16
 
 
-def quote_counts(view: numpy.ndarray, delimiter: int) -> numpy.ndarray | None:
-    """If every quote in view is a turn (it opens a field, closes one, or is half of a doubled
-    quote), the number of quotes before each COUNT_STEP; else None."""
-    counts, total, size = [], 0, len(view)
-    for start in range(0, size, _SEGMENT):
-        end = min(start + _SEGMENT, size)
-        quotes = numpy.flatnonzero(view[start:end] == QUOTE)
-        counts.append(total + quotes.searchsorted(numpy.arange(0, end - start, COUNT_STEP)))
-        if len(quotes):
-            low = max(start - 1, 0)  # with the byte before the segment, and the one after
-            quotes += start - low
-            if not _well_placed(view[low:end + 1], quotes, delimiter, inside=total % 2 == 1):
-                return None
-        total += len(quotes)
-    return numpy.concatenate(counts + [numpy.array([total])])
+class Parity:
+    """Which bytes of a block stand after an odd number of quotes, when every quote is a turn
+    (it opens a field, closes one, or is half of a doubled quote): a bit per byte, so that a
+    block of quoted fields costs a few numpy passes over its bytes and none over its quotes
+    (positions of every quote took three times as long)."""
+
+    def __init__(self, odd: Bits, line_feeds: Bits, returns: bool) -> None:
+        self._odd = odd  # bit i: an odd number of quotes in bytes 0..i
+        self._line_feeds = line_feeds
+        self._returns = returns
+
+    def covers(self, data: bytes | bytearray) -> bool:
+        """Whether LFs alone end data's lines, and these bits are data's (not a longer
+        block's, of which data is the head)."""
+        return not self._returns and self._odd.size == len(data)
+
+    @classmethod
+    def scan(cls, view: numpy.ndarray, delimiter: int, returns: bool) -> Parity | None:
+        """The parity of view's quotes, or None if a quote in it is not a turn. returns: whether
+        view holds a CR."""
+        found = Bits.equal(view, (QUOTE, LF, delimiter, CR) if returns else (QUOTE, LF, delimiter))
+        quotes, line_feeds, border = found[0], found[1], found[0] | found[1] | found[2]
+        if returns:
+            border = border | found[3]
+        odd = quotes.prefix_parity()
+        # Taking turns, quotes open and close fields. An opening quote must start the bytes or
+        # follow a delimiter, a line end or a quote (then the closing quote just before it,
+        # making a doubled quote); a closing one must be followed by one of those, or end the
+        # bytes (where, before the end of the file, what follows is not known yet).
+        opening, closing = quotes & odd, quotes.and_not(odd)
+        if (opening.and_not(border.shifted_up(first=True)).any()
+                or closing.and_not(border.shifted_down(last=True)).any()):
+            return None
+        return cls(odd, line_feeds, returns)
+
+    def odd_before(self, position: int) -> bool:
+        """Whether an odd number of quotes stands before position."""
+        return position > 0 and self._odd.bit(position - 1)
+
+    def line_feeds(self) -> int:
+        """How many LFs the bytes hold."""
+        return self._line_feeds.count()
+
+    def record_ends(self) -> tuple[Bits, Bits]:
+        """(the LFs outside quoted fields, every LF), when LFs alone end lines."""
+        return self._line_feeds.and_not(self._odd), self._line_feeds
+
+    def line_feeds_in_quotes(self) -> int:
+        """How many LFs stand inside quoted fields."""
+        return (self._line_feeds & self._odd).count()
 
 
 def positions_of(view: numpy.ndarray, byte: int) -> numpy.ndarray:
@@ -71,23 +105,6 @@ def turns(view: numpy.ndarray, delimiter: int) -> numpy.ndarray | None:
         return None
     turned = numpy.where(inside, odd, at_field_start & odd)
     return first[turned]
-
-
-def _well_placed(view: numpy.ndarray, quotes: numpy.ndarray, delimiter: int,
-                 inside: bool) -> bool:
-    """True if, counting from inside or outside a quoted field, each quote opens a field,
-    closes one, or is half of a doubled quote."""
-    # Taking turns, quotes open and close fields. An opening quote must start the bytes or
-    # follow a delimiter, a line end or a quote (then the closing quote just before it, making
-    # a doubled quote); a closing one must be followed by one of those, or end the bytes
-    # (where, before the end of the file, what follows is not known yet). take() clips the
-    # byte before a quote at the start, or after one at the end, to the quote itself, which
-    # passes: both edges are field edges.
-    opening, closing = (quotes[1::2], quotes[0::2]) if inside else (quotes[0::2], quotes[1::2])
-    before = numpy.take(view, opening - 1, mode="clip")
-    after = numpy.take(view, closing + 1, mode="clip")
-    return bool(_may_border_quote(before, delimiter).all()
-                and _may_border_quote(after, delimiter).all())
 
 
 def _may_border_quote(chars: numpy.ndarray, delimiter: int) -> numpy.ndarray:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy
 
-from server.aggregation.quotes import (COUNT_STEP, CR, LF, QUOTE, positions_of, quote_counts,
-                                       turns)
+from server.aggregation.bits import Bits
+from server.aggregation.quotes import CR, LF, QUOTE, Parity, positions_of, turns
 
 _NONE = numpy.zeros(0, numpy.int64)
 
@@ -30,7 +30,8 @@ class Layout:
     stands before it.
 
     Mostly, every quote is a turn (it opens a field, closes one, or is half of a doubled
-    quote); then only quote counts are kept, and turns are found by searching the bytes.
+    quote); then a bit per byte says whether an odd number of quotes stands before it, and
+    turns are found by searching the bytes.
     Where not, the turns follow the csv module's rules (a quote inside an unquoted field, as
     in `32" TV`, is a character) and are kept as positions. Bytes the csv module would refuse
     (text after a closing quote) have no layout: the exact path reads them.
@@ -38,11 +39,11 @@ class Layout:
 
     def __init__(self, data: bytes | bytearray, quoted: bool,
                  positions: numpy.ndarray | None = None,
-                 counts: numpy.ndarray | None = None) -> None:
+                 parity: Parity | None = None) -> None:
         self.data = data
         self.quoted = quoted  # whether data holds any quote character at all
         self._positions = positions  # of the turns, when not every quote is one
-        self._counts = counts  # quotes before each COUNT_STEP, when every quote is a turn
+        self._parity = parity  # when every quote is a turn; of these bytes or more
 
     @classmethod
     def scan(cls, data: bytes | bytearray, delimiter: int, final: bool) -> Layout | None:
@@ -51,15 +52,15 @@ class Layout:
         if b'"' not in data:
             return cls(data, False, positions=_NONE)
         view = numpy.frombuffer(data, numpy.uint8)
-        counts = quote_counts(view, delimiter)
-        if counts is not None:
-            layout = cls(data, True, counts=counts)
+        parity = Parity.scan(view, delimiter, returns=b"\r" in data)
+        if parity is not None:
+            layout = cls(data, True, parity=parity)
         else:
             positions = turns(view, delimiter)
             if positions is None:
                 return None
             layout = cls(data, True, positions=positions)
-        if final and layout._turns_before(len(data)) % 2:
+        if final and layout._odd_before(len(data)):
             return None
         return layout
 
@@ -68,7 +69,7 @@ class Layout:
         if final:
             return len(self.data)  # scan() saw every quoted field closed
         end = self.data.rfind(b"\n")
-        while end >= 0 and self._turns_before(end) % 2:
+        while end >= 0 and self._odd_before(end):
             end = self.data.rfind(b"\n", 0, self._turn_before(end))  # before its opening
         return end + 1
 
@@ -84,8 +85,16 @@ class Layout:
         return any(self._record_end(start, start + window) < 0
                    for start in range(0, len(self.data) - window + 1, window))
 
+    def lines(self) -> int:
+        """Physical lines, as the exact path counts them."""
+        if self._parity is not None and self._parity.covers(self.data):
+            return self._parity.line_feeds() + (self.data[-1] != LF)
+        return physical_lines(self.data)
+
     def line_ends_in_quotes(self) -> int:
         """How many line ends stand inside quoted fields."""
+        if self._parity is not None and self._parity.covers(self.data):
+            return self._parity.line_feeds_in_quotes()
         data, positions = self.data, self.positions()
         if len(positions) > len(data) >> 10:  # many quoted fields: one pass over the bytes
             line_ends = _line_ends(data)
@@ -100,12 +109,41 @@ class Layout:
 
     def piece(self, start: int, end: int) -> Layout:
         """The layout of data[start:end], both being record boundaries."""
-        if start == 0 and self._counts is not None:  # the counts hold for a head as they are
-            return Layout(self.data[:end], self.quoted, counts=self._counts)
+        if start == 0 and self._parity is not None:  # it holds for a head as it is
+            return Layout(self.data[:end], self.quoted, parity=self._parity)
         positions = self.positions()
         low, high = positions.searchsorted([start, end])
         data = self.data[start:end]
         return Layout(data, self.quoted and b'"' in data, positions=positions[low:high] - start)
+
+    def rows(self, indexes: numpy.ndarray, count: int) -> list[tuple[int, bytes]] | None:
+        """The records at indexes, as (physical line within data, counted from 0; the
+        record's bytes); None if data does not hold count records."""
+        if b"\r" in self.data or (self.quoted and (
+                self._parity is None or not self._parity.covers(self.data))):
+            records = self.records()
+            if records.count != count:
+                return None
+            return [records.row(index) for index in indexes.tolist()]
+        # LFs alone end lines: found by bits, not by the position of every LF.
+        if self._parity is not None:
+            ends, line_feeds = self._parity.record_ends()
+        else:
+            ends = line_feeds = Bits.equal(numpy.frombuffer(self.data, numpy.uint8), (LF,))[0]
+        closed = ends.count()
+        if closed + (self.data[-1] != LF) != count:
+            return None
+        last = len(self.data) - 1
+        stops = numpy.full(len(indexes), last)
+        inside = indexes < closed
+        stops[inside] = ends.select(indexes[inside])
+        starts = numpy.zeros(len(indexes), numpy.int64)
+        later = indexes > 0
+        starts[later] = ends.select(indexes[later] - 1) + 1
+        lines = line_feeds.rank(starts)
+        data = self.data
+        return [(line, bytes(data[start:stop + 1])) for line, start, stop
+                in zip(lines.tolist(), starts.tolist(), stops.tolist())]
 
     def records(self) -> Records:
         """Every record's bytes and first physical line (found with a pass over the bytes)."""
@@ -118,11 +156,11 @@ class Layout:
             self._positions = positions_of(numpy.frombuffer(self.data, numpy.uint8), QUOTE)
         return self._positions
 
-    def _turns_before(self, position: int) -> int:
+    def _odd_before(self, position: int) -> bool:
+        """Whether position stands inside a quoted field (after an odd number of turns)."""
         if self._positions is not None:
-            return int(self._positions.searchsorted(position))
-        step = position // COUNT_STEP
-        return int(self._counts[step]) + self.data.count(b'"', step * COUNT_STEP, position)
+            return bool(self._positions.searchsorted(position) % 2)
+        return self._parity.odd_before(position)
 
     def _turn_before(self, position: int) -> int:
         if self._positions is not None:
@@ -139,7 +177,7 @@ class Layout:
     def _record_end(self, start: int, stop: int) -> int:
         """The first LF in data[start:stop] outside quoted fields, or -1."""
         end = self.data.find(b"\n", start, stop)
-        while end >= 0 and self._turns_before(end) % 2:
+        while end >= 0 and self._odd_before(end):
             closing = self._turn_after(end)
             if closing < 0:
                 return -1
