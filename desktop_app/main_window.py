@@ -24,11 +24,11 @@ from desktop_app.menus import build_menus
 from desktop_app.combining import Combiner
 from desktop_app.saving import SaveTarget, TableSaver
 from desktop_app.server_runner import EmbeddedServer
-from desktop_app.upload_queue import UploadQueue
+from desktop_app.upload_flow import UploadFlow
 from reports.table import TotalsTable
 from salesapi import sales_pb2, sales_pb2_grpc
 from salesapi.client import DEFAULT_CHUNK_SIZE, channel_credentials, open_channel
-from wording.quantities import format_bytes, format_count, format_duration
+from wording.quantities import format_count
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,6 @@ class MainWindow(QMainWindow):
         self._save_target = SaveTarget()
         self._saver = TableSaver(self.results.background, self)
         self._combiner = Combiner(self.results, self)
-        self._queue: UploadQueue | None = None
         self._job_id = ""
         self._closed = False
 
@@ -108,6 +107,8 @@ class MainWindow(QMainWindow):
         self.file_message = area.file_message
         self.job_panel = JobPanel()
         self.history_panel = HistoryPanel()
+        self._uploads = UploadFlow(self._loop, self.address, self._chunk_size, self._token,
+                                   self._credentials, area, self.job_panel, self)
         splitter = QSplitter()
         splitter.addWidget(self.job_panel)
         splitter.addWidget(self.history_panel)
@@ -155,6 +156,13 @@ class MainWindow(QMainWindow):
         self._combiner.failed.connect(self._say)
         self._saver.saved.connect(self._saved)
         self._saver.failed.connect(self._not_saved)
+        uploads = self._uploads
+        uploads.job_started.connect(self._on_job_started)
+        uploads.finished.connect(self._on_one_finished)
+        uploads.failed.connect(self.upload_failed)
+        uploads.cancelled.connect(self.upload_cancelled)
+        uploads.several_done.connect(self._on_several_done)
+        uploads.ended.connect(self._on_upload_ended)
 
     def _say(self, message: str, milliseconds: int = 10_000) -> None:
         self.statusBar().showMessage(message, milliseconds)
@@ -329,34 +337,22 @@ class MainWindow(QMainWindow):
     # -- uploading -----------------------------------------------------------------------------
 
     def is_uploading(self) -> bool:
-        return self._queue is not None
+        return self._uploads.is_running()
 
     def start_upload(self) -> None:
-        """Streams the chosen files, one job each; the queue reports back as signals."""
-        area = self.file_area
-        if self.is_uploading() or not area.paths:
+        """Streams the chosen files, one job each; the upload flow reports back as signals."""
+        if self.is_uploading() or not self.file_area.paths:
             return
-        area.show_message("")
         self._job_id = ""
-        area.started()
-        names = area.paths[0].name if len(area.paths) == 1 else format_count(
-            len(area.paths), "file")
-        self.job_panel.clear(f"{names} — processing…", "")
         self._shown = []
         self._update_save()
-        queue = UploadQueue(self._loop, self.address, list(area.paths), list(area.sizes),
-                            self._chunk_size, self._token, self._credentials, self)
-        queue.job_started.connect(self._on_job_started)
-        queue.progressed.connect(self._on_progress)
-        queue.ended.connect(self._on_upload_ended)
-        self._queue = queue
         self._set_busy(True)
-        queue.start()
+        self._uploads.start()
 
     def cancel_upload(self) -> None:
-        """Cancels the upload; the queue reports back when the server has let go."""
-        if self._queue is not None:
-            self._queue.cancel()
+        """Cancels the upload; the flow reports back when the server has let go."""
+        if self.is_uploading():
+            self._uploads.cancel()
             self.cancel_button.setEnabled(False)
             self.progress_label.setText("Cancelling…")
 
@@ -364,70 +360,25 @@ class MainWindow(QMainWindow):
         self._job_id = job_id
         self.refresh_history()
 
-    def _on_progress(self, sent: int, total: int) -> None:
-        queue = self._queue
-        current = ""
-        if queue is not None and len(queue.paths) > 1:
-            current = f"File {len(queue.outcomes)} of {len(queue.paths)}"
-        self.file_area.show_progress(sent, total, current)
+    def _on_one_finished(self, job: sales_pb2.Job, seconds: float) -> None:
+        self._show_result(job, seconds)
+        self.upload_finished.emit(job)
 
-    def _on_upload_ended(self) -> None:
-        if self._queue is None:  # closeEvent already waited for it and let it go
-            return
-        queue, self._queue = self._queue, None
-        queue.deleteLater()
-        if self._closed:
-            return
-        self._set_busy(False)
-        self.refresh_history()
-        if queue.cancelled:  # the server records the cancellation a moment later
-            QTimer.singleShot(_RECORDED_MS, self.refresh_history)
-        if len(queue.paths) == 1 or queue.cancelled:
-            self._one_file_ended(queue)
-        else:
-            self._several_files_ended(queue)
-        if self._pending_files:
-            files, self._pending_files = self._pending_files, []
-            self.select_files(files)
-
-    def _one_file_ended(self, queue: UploadQueue) -> None:
-        outcome = queue.outcomes[-1] if queue.outcomes else None
-        seconds = self.file_area.elapsed()
-        if queue.cancelled or outcome is None:
-            self.file_area.show_outcome("Cancelled. Nothing was kept from this upload.", False)
-            self.job_panel.clear(f"{queue.paths[0].name if len(queue.paths) == 1 else 'Upload'}"
-                                 " — cancelled", "")
-            self.upload_cancelled.emit()
-        elif outcome.job is not None:
-            self.file_area.show_outcome(f"Done: {format_bytes(outcome.job.bytes_received)} in "
-                                        f"{format_duration(seconds)}.", True)
-            self._show_result(outcome.job, seconds)
-            self.upload_finished.emit(outcome.job)
-        else:
-            message = outcome.message or "The upload ended without an answer."
-            # A full bar next to a refusal reads as success: start it over.
-            self.file_area.show_outcome("Not processed. The reason is below.", False)
-            self.job_panel.show_error(f"{outcome.path.name} — not processed", message)
-            self.upload_failed.emit(message)
-
-    def _several_files_ended(self, queue: UploadQueue) -> None:
-        done = [outcome.job for outcome in queue.outcomes if outcome.job is not None]
-        not_processed = [(outcome.path.name, outcome.message) for outcome in queue.outcomes
-                         if outcome.job is None]
-        seconds = self.file_area.elapsed()
-        total = sum(job.bytes_received for job in done)
-        self.file_area.show_outcome(
-            f"Done: {format_count(len(done), 'file')} of {len(queue.paths)}, "
-            f"{format_bytes(total)} in {format_duration(seconds)}.", bool(done))
-        if not done:
-            self.job_panel.show_error("No file was processed", "<br>".join(
-                f"{name}: {message}" for name, message in not_processed))
-            self.upload_failed.emit(not_processed[0][1])
-            return
+    def _on_several_done(self, done: list[sales_pb2.Job], not_processed: list[tuple[str, str]],
+                         seconds: float) -> None:
         self._shown = done
         self.job_panel.clear(f"{format_count(len(done), 'file')} — adding up…", "")
         self._say(f"Adding up {format_count(len(done), 'file')}…", 0)
         self._combiner.start(done, not_processed, seconds)
+
+    def _on_upload_ended(self, cancelled: bool) -> None:
+        self._set_busy(False)
+        self.refresh_history()
+        if cancelled:  # the server records the cancellation a moment later
+            QTimer.singleShot(_RECORDED_MS, self.refresh_history)
+        if self._pending_files:
+            files, self._pending_files = self._pending_files, []
+            self.select_files(files)
 
     def _show_combined(self, jobs: list[sales_pb2.Job], table: TotalsTable,
                        not_processed: list[tuple[str, str]], seconds: float) -> None:
@@ -512,13 +463,8 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.server_label.stop()
-        if self._queue is not None:
-            self._queue.cancel()
-            if self._queue.wait(_CLOSE_WAIT_SECONDS):
-                self._on_upload_ended()
-            else:  # still running: keep it (its signals must find it) and say so
-                log.warning("the upload did not end within %.0f s of closing",
-                            _CLOSE_WAIT_SECONDS)
+        if not self._uploads.stop(_CLOSE_WAIT_SECONDS):
+            log.warning("the upload did not end within %.0f s of closing", _CLOSE_WAIT_SECONDS)
         self.results.background.wait()
         self._channel.close()
         if self._server is not None:
