@@ -115,11 +115,22 @@ class Departments:
             if not len(self):
                 self._packed = b"", b""
             else:
-                names = concatenated(pc.binary_join_element_wise(
-                    pc.cast(self.names, pyarrow.binary()), b"", _NAME_END.encode()))
                 totals = self.totals.to_numpy(zero_copy_only=False).tobytes()
-                self._packed = _compressed(names), _compressed(totals)
+                self._packed = self._packed_names(), _compressed(totals)
         return self._packed
+
+    def _packed_names(self) -> bytes:
+        """The names each ended by NUL, compressed as _compressed() does, a slice at a time
+        (zstd reads frames one after another as one): all at once, the joined names were two
+        transient copies of every name at a job's peak of memory."""
+        names = pc.cast(self.names, pyarrow.binary())
+        size, frames = 0, []
+        for start in range(0, len(names), _PACKED_AT_ONCE):
+            raw = concatenated(pc.binary_join_element_wise(
+                names.slice(start, _PACKED_AT_ONCE), b"", _NAME_END.encode()))
+            size += len(raw)
+            frames.append(_CODEC.compress(raw, asbytes=True))
+        return size.to_bytes(8, "little") + b"".join(frames)
 
     @classmethod
     def unpack(cls, names: bytes, totals: bytes, compressed: bool = True) -> "Departments":
@@ -146,8 +157,9 @@ class Departments:
                                               [None, pyarrow.py_buffer(totals)]))
 
 
-# Stored blobs: the raw length (8 bytes, little-endian), then zstd.
+# Stored blobs: the raw length (8 bytes, little-endian), then zstd (one frame or several).
 _CODEC = pyarrow.Codec("zstd", compression_level=1)
+_PACKED_AT_ONCE = 1 << 16  # names compressed at a time
 
 
 def _compressed(blob: bytes) -> bytes:

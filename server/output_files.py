@@ -13,6 +13,8 @@ from server.departments import Departments
 log = logging.getLogger(__name__)
 
 OUTPUT_HEADER = b"Department Name,Total Number of Sales\n"
+# Departments whose lines are made and written at a time (a few MB).
+_WRITTEN_AT_ONCE = 1 << 16
 
 
 # Output files are their server user's only unless the operator shares storage with a group.
@@ -54,7 +56,10 @@ def write_totals(path: Path, departments: Departments, mode: int = PRIVATE_FILE_
     temporary = temporary_path(path)
     with create(temporary, mode) as handle:
         handle.write(OUTPUT_HEADER)
-        handle.write(departments.csv_rows())
+        # In slices: the lines of a million departments at once were three transient copies
+        # of about 30 MB each, at the job's peak of memory.
+        for start in range(0, len(departments), _WRITTEN_AT_ONCE):
+            handle.write(departments.slice(start, _WRITTEN_AT_ONCE).csv_rows())
     _publish(temporary, path)
 
 
