@@ -64,6 +64,7 @@ class Departments:
                                                pc.cast(pc.take(names, members), pyarrow.binary()),
                                                _NAME_END.encode())
             order[tied] = order[tied][byte_order(keys)]
+        del folded  # before the copies below, at a job's peak of memory
         order = pyarrow.array(order)
         return cls(pc.take(names, order), pc.take(totals, order))
 

@@ -160,11 +160,15 @@ class Partials:
         return parts
 
     def merged(self) -> pyarrow.Table | None:
-        """All sums in one table (one row per name), or None if there are none."""
+        """All sums in one table (one row per name), or None if there are none; the parts
+        let go of them (held on, they were a second copy of every name at a job's peak)."""
         parts = self._merge_all()
         if not parts:
             return None
-        return pyarrow.concat_tables([part.tables[0] for part in parts])
+        tables = [part.tables.pop() for part in parts]
+        for part in parts:
+            part.rows = part.departments = 0
+        return pyarrow.concat_tables(tables).combine_chunks()
 
 
 def final_totals(partials: Partials, exact: dict[str, int], encoding: str) -> Departments:
@@ -182,13 +186,15 @@ def final_totals(partials: Partials, exact: dict[str, int], encoding: str) -> De
             exact[name] = exact.get(name, 0) + total
         table = None
     if table is not None:  # within 64 bits by construction
-        keys = table.column("k")
+        keys, totals = table.column("k").chunk(0), table.column("v").chunk(0)
+        del table
         if encoding == ENCODING_WINDOWS_1252:
             names = pyarrow.array([decode_windows_1252(key) for key in keys.to_pylist()],
                                   pyarrow.string())
         else:
             names = pyarrow.compute.cast(keys, pyarrow.string())
-        return Departments.in_output_order(names, table.column("v"))
+        del keys
+        return Departments.in_output_order(names, totals)
     return _exact_totals(exact, encoding)
 
 
