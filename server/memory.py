@@ -5,7 +5,9 @@ the reply). Without care the process keeps most of it after the job: Arrow's def
 here, mimalloc, keeps freed pages per thread, and glibc keeps freed heap. Measured 5 s after a
 job with 952,468 departments (bench/README.md): idle 111 -> 330 MiB with mimalloc; with Arrow's
 jemalloc 105 -> 171 MiB, and with the release below as well, back within a few MiB. Peaks and
-times stayed within their noise.
+times stayed within their noise. Arrow's C++ parts that allocate from Arrow's own default pool
+(not the one set here) still used mimalloc: `main.py` has them use glibc's malloc instead, as
+only an environment variable read before Arrow loads can.
 """
 
 from __future__ import annotations
