@@ -117,21 +117,16 @@ class Departments:
                 self._packed = b"", b""
             else:
                 totals = self.totals.to_numpy(zero_copy_only=False).tobytes()
-                self._packed = self._packed_names(), _compressed(totals)
+                self._packed = _compressed(self._ended_names()), _compressed([totals])
         return self._packed
 
-    def _packed_names(self) -> bytes:
-        """The names each ended by NUL, compressed as _compressed() does, a slice at a time
-        (zstd reads frames one after another as one): all at once, the joined names were two
-        transient copies of every name at a job's peak of memory."""
+    def _ended_names(self) -> Iterator[bytes]:
+        """The names each ended by NUL, a slice at a time: all at once, the joined names were
+        two transient copies of every name at a job's peak of memory."""
         names = pc.cast(self.names, pyarrow.binary())
-        size, frames = 0, []
         for start in range(0, len(names), _PACKED_AT_ONCE):
-            raw = concatenated(pc.binary_join_element_wise(
+            yield concatenated(pc.binary_join_element_wise(
                 names.slice(start, _PACKED_AT_ONCE), b"", _NAME_END.encode()))
-            size += len(raw)
-            frames.append(_CODEC.compress(raw, asbytes=True))
-        return size.to_bytes(8, "little") + b"".join(frames)
 
     @classmethod
     def unpack(cls, names: bytes, totals: bytes, compressed: bool = True) -> "Departments":
@@ -163,10 +158,14 @@ _CODEC = pyarrow.Codec("zstd", compression_level=1)
 _PACKED_AT_ONCE = 1 << 16  # names compressed at a time
 
 
-def _compressed(blob: bytes) -> bytes:
-    if not blob:
-        return b""
-    return len(blob).to_bytes(8, "little") + _CODEC.compress(blob, asbytes=True)
+def _compressed(parts: Iterable[bytes]) -> bytes:
+    """The parts as one stored blob, each compressed as a frame of its own (zstd reads frames
+    one after another as one); b"" if they hold nothing."""
+    size, frames = 0, []
+    for part in parts:
+        size += len(part)
+        frames.append(_CODEC.compress(part, asbytes=True))
+    return size.to_bytes(8, "little") + b"".join(frames) if size else b""
 
 
 def _decompressed(blob: bytes) -> bytes:

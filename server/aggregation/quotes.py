@@ -34,10 +34,11 @@ class Parity:
     def scan(cls, view: numpy.ndarray, delimiter: int, returns: bool) -> Parity | None:
         """The parity of view's quotes, or None if a quote in it is not a turn. returns: whether
         view holds a CR."""
-        found = Bits.equal(view, (QUOTE, LF, delimiter, CR) if returns else (QUOTE, LF, delimiter))
-        quotes, line_feeds, border = found[0], found[1], found[0] | found[1] | found[2]
-        if returns:
-            border = border | found[3]
+        quotes, line_feeds, *others = Bits.equal(
+            view, (QUOTE, LF, delimiter, CR) if returns else (QUOTE, LF, delimiter))
+        border = quotes | line_feeds
+        for bits in others:  # the delimiter, and CR where there is one
+            border = border | bits
         odd = quotes.prefix_parity()
         # Taking turns, quotes open and close fields. An opening quote must start the bytes or
         # follow a delimiter, a line end or a quote (then the closing quote just before it,

@@ -87,14 +87,16 @@ class Layout:
 
     def lines(self) -> int:
         """Physical lines, as the exact path counts them."""
-        if self._parity is not None and self._parity.covers(self.data):
-            return self._parity.line_feeds() + (self.data[-1] != LF)
+        parity = self._parity_of_data()
+        if parity is not None:
+            return parity.line_feeds() + (self.data[-1] != LF)
         return physical_lines(self.data)
 
     def line_ends_in_quotes(self) -> int:
         """How many line ends stand inside quoted fields."""
-        if self._parity is not None and self._parity.covers(self.data):
-            return self._parity.line_feeds_in_quotes()
+        parity = self._parity_of_data()
+        if parity is not None:
+            return parity.line_feeds_in_quotes()
         data, positions = self.data, self.positions()
         if len(positions) > len(data) >> 10:  # many quoted fields: one pass over the bytes
             line_ends = _line_ends(data)
@@ -119,15 +121,15 @@ class Layout:
     def rows(self, indexes: numpy.ndarray, count: int) -> list[tuple[int, bytes]] | None:
         """The records at indexes, as (physical line within data, counted from 0; the
         record's bytes); None if data does not hold count records."""
-        if b"\r" in self.data or (self.quoted and (
-                self._parity is None or not self._parity.covers(self.data))):
+        parity = self._parity_of_data()
+        if b"\r" in self.data or (self.quoted and parity is None):
             records = self.records()
             if records.count != count:
                 return None
             return [records.row(index) for index in indexes.tolist()]
         # LFs alone end lines: found by bits, not by the position of every LF.
-        if self._parity is not None:
-            ends, line_feeds = self._parity.record_ends()
+        if parity is not None:
+            ends, line_feeds = parity.record_ends()
         else:
             ends = line_feeds = Bits.equal(numpy.frombuffer(self.data, numpy.uint8), (LF,))[0]
         closed = ends.count()
@@ -155,6 +157,12 @@ class Layout:
         if self._positions is None:
             self._positions = positions_of(numpy.frombuffer(self.data, numpy.uint8), QUOTE)
         return self._positions
+
+    def _parity_of_data(self) -> Parity | None:
+        """The parity, if it is this data's own (not a longer block's) and LFs alone end its
+        lines."""
+        return self._parity if self._parity is not None and self._parity.covers(self.data) \
+            else None
 
     def _odd_before(self, position: int) -> bool:
         """Whether position stands inside a quoted field (after an odd number of turns)."""
